@@ -1,0 +1,285 @@
+"""The ``persistence:`` configuration block, in the shape Temporal operators know.
+
+Temporal's key names (``defaultStore``, ``numHistoryShards``, ``datastores``, ``cassandra``,
+``sql`` ...) are accepted as written; ``astra`` is ours. Secrets may be given as ``${ENV_VAR}``
+references and are never shown by ``repr`` or in error messages. With no configuration at all
+the default is an embedded SQLite file store (:func:`default_config`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from persistence_cassandra.errors import ConfigError
+
+__all__ = [
+    "AstraConfig",
+    "CassandraConfig",
+    "ConsistencyConfig",
+    "DatastoreConfig",
+    "PersistenceConfig",
+    "SqlConfig",
+    "TLSConfig",
+    "default_config",
+    "default_data_dir",
+    "load_config",
+    "parse_config",
+]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Model(BaseModel):
+    # Unknown keys are errors: a misspelt key silently ignored is a production outage later.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class TLSConfig(_Model):
+    enabled: bool = False
+    cert_file: str | None = Field(default=None, alias="certFile")
+    key_file: str | None = Field(default=None, alias="keyFile")
+    ca_file: str | None = Field(default=None, alias="caFile")
+    cert_data: SecretStr | None = Field(default=None, alias="certData")
+    key_data: SecretStr | None = Field(default=None, alias="keyData")
+    ca_data: SecretStr | None = Field(default=None, alias="caData")
+    enable_host_verification: bool = Field(default=True, alias="enableHostVerification")
+    server_name: str | None = Field(default=None, alias="serverName")
+
+
+_CONSISTENCIES = {"ALL", "EACH_QUORUM", "QUORUM", "LOCAL_QUORUM", "TWO", "THREE"}
+_SERIALS = {"SERIAL", "LOCAL_SERIAL"}
+
+
+class ConsistencyConfig(_Model):
+    consistency: str = "LOCAL_QUORUM"
+    serial_consistency: str = Field(default="LOCAL_SERIAL", alias="serialConsistency")
+
+    @field_validator("consistency")
+    @classmethod
+    def _check_consistency(cls, value: str) -> str:
+        value = value.upper()
+        if value not in _CONSISTENCIES:
+            # ONE/ANY/LOCAL_ONE writes could lose acknowledged state (and Astra rejects them).
+            raise ValueError(f"must be one of {sorted(_CONSISTENCIES)} (got {value!r})")
+        return value
+
+    @field_validator("serial_consistency")
+    @classmethod
+    def _check_serial(cls, value: str) -> str:
+        value = value.upper()
+        if value not in _SERIALS:
+            raise ValueError(f"must be SERIAL or LOCAL_SERIAL (got {value!r})")
+        return value
+
+
+class _ConsistencyBlock(_Model):
+    default: ConsistencyConfig = ConsistencyConfig()
+
+
+class AstraConfig(_Model):
+    secure_connect_bundle: str = Field(alias="secureConnectBundle")
+    token: SecretStr
+
+
+class CassandraConfig(_Model):
+    hosts: str = "127.0.0.1"
+    """Comma-separated contact points, as in Temporal."""
+    port: int = Field(default=9042, ge=1, le=65535)
+    keyspace: str = "persistence"
+    user: str | None = None
+    password: SecretStr | None = None
+    datacenter: str | None = None
+    max_conns: int = Field(default=2, ge=1, alias="maxConns")
+    connect_timeout: float = Field(default=10.0, gt=0, alias="connectTimeout")
+    timeout: float = Field(default=10.0, gt=0)
+    """Request timeout in seconds."""
+    protocol_version: int | None = Field(default=None, alias="protocolVersion")
+    consistency: _ConsistencyBlock = _ConsistencyBlock()
+    tls: TLSConfig = TLSConfig()
+    disable_initial_host_lookup: bool = Field(default=False, alias="disableInitialHostLookup")
+    astra: AstraConfig | None = None
+
+    @field_validator("keyspace")
+    @classmethod
+    def _check_keyspace(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,47}", value):
+            raise ValueError("must start with a letter and hold only letters, digits and _")
+        return value
+
+    @property
+    def host_list(self) -> list[str]:
+        return [h.strip() for h in self.hosts.split(",") if h.strip()]
+
+
+class SqlConfig(_Model):
+    plugin_name: Literal["sqlite", "postgres", "postgres12", "postgresql"] = Field(
+        alias="pluginName"
+    )
+    database_name: str = Field(alias="databaseName")
+    """SQLite: a file path or ``:memory:``. PostgreSQL: the database name."""
+    connect_addr: str | None = Field(default=None, alias="connectAddr")
+    """``host:port`` for PostgreSQL."""
+    user: str | None = None
+    password: SecretStr | None = None
+    max_conns: int = Field(default=10, ge=1, alias="maxConns")
+    connect_attributes: dict[str, str] = Field(default_factory=dict, alias="connectAttributes")
+    tls: TLSConfig = TLSConfig()
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgres"]:
+        return "sqlite" if self.plugin_name == "sqlite" else "postgres"
+
+
+class DatastoreConfig(_Model):
+    cassandra: CassandraConfig | None = None
+    sql: SqlConfig | None = None
+    backend: str | None = None
+    """A third-party backend registered under this name (entry point or ``register``)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Free-form options for a third-party backend."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DatastoreConfig:
+        given = [k for k in ("cassandra", "sql", "backend") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a datastore needs exactly one of 'cassandra', 'sql' or 'backend'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+    @property
+    def backend_name(self) -> str:
+        if self.cassandra is not None:
+            return "cassandra"
+        if self.sql is not None:
+            return self.sql.dialect
+        assert self.backend is not None
+        return self.backend
+
+
+class PersistenceConfig(_Model):
+    default_store: str = Field(alias="defaultStore")
+    num_history_shards: int = Field(default=4, ge=1, alias="numHistoryShards")
+    datastores: dict[str, DatastoreConfig]
+
+    @model_validator(mode="after")
+    def _default_store_exists(self) -> PersistenceConfig:
+        if self.default_store not in self.datastores:
+            known = ", ".join(sorted(self.datastores)) or "none"
+            raise ValueError(
+                f"defaultStore {self.default_store!r} is not a datastore (known: {known})"
+            )
+        return self
+
+    def datastore(self, name: str | None = None) -> DatastoreConfig:
+        """The named datastore, or the default one."""
+        key = name or self.default_store
+        try:
+            return self.datastores[key]
+        except KeyError:
+            known = ", ".join(sorted(self.datastores))
+            raise ConfigError(f"unknown datastore {key!r} (known: {known})") from None
+
+
+def default_data_dir() -> Path:
+    """Where the embedded store lives: ``$PC_DATA_DIR``, else under ``$XDG_DATA_HOME``."""
+    env = os.environ.get("PC_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "persistence-cassandra"
+
+
+def default_config() -> PersistenceConfig:
+    """No configuration at all: an SQLite file store under the data directory."""
+    path = default_data_dir() / "persistence.db"
+    return PersistenceConfig.model_validate(
+        {
+            "defaultStore": "default",
+            "datastores": {"default": {"sql": {"pluginName": "sqlite", "databaseName": str(path)}}},
+        }
+    )
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, fallback = match.group(1), match.group(2)
+            found = os.environ.get(name, fallback)
+            if found is None:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return found
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _describe(error: ValidationError, root: str) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) if first["loc"] else ""
+    path = f"{root}.{location}" if location else root
+    kind = first["type"]
+    if kind == "missing":
+        problem = "is required but missing"
+    elif kind == "extra_forbidden":
+        problem = "is not a known key"
+    else:
+        problem = first["msg"].removeprefix("Value error, ")
+        if "input" in first and kind != "value_error" and not isinstance(first["input"], dict):
+            problem += f" (got {first['input']!r})"
+    more = len(error.errors()) - 1
+    return f"{path}: {problem}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def parse_config(document: Any, *, source: str = "config") -> PersistenceConfig:
+    """Validate a parsed YAML document holding a ``persistence:`` block (or the block itself)."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a mapping with a 'persistence:' block")
+    block = document.get("persistence", document)
+    if not isinstance(block, dict):
+        raise ConfigError(f"{source}: 'persistence' must be a mapping")
+    block = _expand_env(block, "persistence")
+    try:
+        return PersistenceConfig.model_validate(block)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc, 'persistence')}") from None
+
+
+def load_config(path: str | Path | None) -> PersistenceConfig:
+    """Read and validate a YAML file; ``None`` gives :func:`default_config`."""
+    if path is None:
+        return default_config()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{file}:{where} is not valid YAML") from None
+    return parse_config(document, source=str(file))

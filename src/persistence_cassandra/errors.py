@@ -1,0 +1,162 @@
+"""The one error tree of persistence-cassandra, grouped by what the caller does next.
+
+::
+
+    PersistenceError
+    ├── ShardOwnershipLost            stop using the shard; another owner holds a newer range id
+    ├── ConditionFailed               re-read and decide (generic compare-and-set failure)
+    │   ├── CurrentWorkflowConditionFailed   carries the actual current run
+    │   └── WorkflowConditionFailed          carries the actual db_record_version
+    ├── NotFound
+    │   └── NamespaceNotFound
+    ├── AlreadyExists
+    │   └── NamespaceAlreadyExists
+    ├── Timeout                       outcome unknown when may_have_committed is True
+    ├── Unavailable                   transient: the store could not be reached or was overloaded
+    ├── InvalidRequest                the request itself is wrong (including size limits)
+    └── SchemaVersionMismatch         the stored schema is older than this code expects
+
+    UserFacingError                   configuration and CLI mistakes: one clear line, no traceback
+    ├── ConfigError
+    └── SchemaToolError
+
+``ShardOwnershipLost`` is deliberately *not* a ``ConditionFailed``: a caller that catches a
+plain condition failure to re-read and retry must never swallow the signal that it has been
+fenced out of the shard.
+
+Backends translate their driver's exceptions into this tree at exactly one boundary, chaining
+the original (``raise ... from exc``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from persistence_cassandra.records import CurrentExecution
+
+__all__ = [
+    "AlreadyExists",
+    "ConditionFailed",
+    "ConfigError",
+    "CurrentWorkflowConditionFailed",
+    "InvalidRequest",
+    "NamespaceAlreadyExists",
+    "NamespaceNotFound",
+    "NotFound",
+    "PersistenceError",
+    "SchemaToolError",
+    "SchemaVersionMismatch",
+    "ShardOwnershipLost",
+    "Timeout",
+    "Unavailable",
+    "UserFacingError",
+    "WorkflowConditionFailed",
+]
+
+
+class PersistenceError(Exception):
+    """Base of every error a store raises."""
+
+
+class ShardOwnershipLost(PersistenceError):
+    """The shard's stored range id is no longer the caller's lease: stop using the shard."""
+
+    def __init__(
+        self, shard_id: int, message: str = "", *, actual_range_id: int | None = None
+    ) -> None:
+        self.shard_id = shard_id
+        self.actual_range_id = actual_range_id
+        detail = message or "shard ownership lost"
+        if actual_range_id is not None:
+            detail += f" (stored range_id={actual_range_id})"
+        super().__init__(f"shard {shard_id}: {detail}")
+
+
+class ConditionFailed(PersistenceError):
+    """A conditional write found a different stored value than the caller expected."""
+
+
+class CurrentWorkflowConditionFailed(ConditionFailed):
+    """The current-run pointer of a workflow id is not what the caller expected.
+
+    ``current`` is the actual current record (``None`` when no current record exists but one
+    was required), so that the caller can apply its workflow-id reuse policy without a re-read.
+    """
+
+    def __init__(self, message: str, current: CurrentExecution | None) -> None:
+        self.current = current
+        super().__init__(message)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.current.run_id if self.current else None
+
+
+class WorkflowConditionFailed(ConditionFailed):
+    """The run's stored ``db_record_version`` did not match; carries the actual values."""
+
+    def __init__(
+        self, message: str, *, actual_db_record_version: int, next_event_id: int = 0
+    ) -> None:
+        self.actual_db_record_version = actual_db_record_version
+        self.next_event_id = next_event_id
+        super().__init__(message)
+
+
+class NotFound(PersistenceError):
+    """The requested record does not exist."""
+
+
+class NamespaceNotFound(NotFound):
+    """No namespace with that id or name."""
+
+
+class AlreadyExists(PersistenceError):
+    """A record that must be unique already exists."""
+
+
+class NamespaceAlreadyExists(AlreadyExists):
+    """A namespace with that name (or id) already exists."""
+
+
+class Timeout(PersistenceError):
+    """The operation timed out.
+
+    ``may_have_committed`` is True for writes whose outcome is unknown (for example a timed-out
+    lightweight transaction): the caller must neither treat it as success nor as a clean
+    failure, but re-establish ownership (bump the range id) and re-read.
+    """
+
+    def __init__(self, message: str, *, may_have_committed: bool) -> None:
+        self.may_have_committed = may_have_committed
+        super().__init__(message)
+
+
+class Unavailable(PersistenceError):
+    """The store could not serve the request now (no hosts, overloaded, connection lost)."""
+
+
+class InvalidRequest(PersistenceError):
+    """The request is malformed or exceeds a size limit; retrying it will not help."""
+
+
+class SchemaVersionMismatch(PersistenceError):
+    """The stored schema is older than the code expects; the message names the command to run."""
+
+    def __init__(self, message: str, *, actual: str | None, expected: str) -> None:
+        self.actual = actual
+        self.expected = expected
+        super().__init__(message)
+
+
+class UserFacingError(Exception):
+    """A mistake by the user (config, CLI input): printed as one line, never as a traceback."""
+
+
+class ConfigError(UserFacingError):
+    """The configuration is invalid; the message names the key and the problem."""
+
+
+class SchemaToolError(UserFacingError):
+    """A schema tool command cannot proceed; the message says why and what to do."""

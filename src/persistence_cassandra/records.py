@@ -1,0 +1,483 @@
+"""Record and request types that cross the store boundary.
+
+Stores see opaque :class:`DataBlob` values plus the few "significant" columns that keys and
+conditions need (ids, range ids, versions, states). Everything else stays inside blobs, so a
+backend never has to understand the payload it stores.
+
+Times are timezone-aware UTC ``datetime`` values with millisecond precision (the precision of a
+Cassandra ``timestamp``); :func:`to_epoch_ms` / :func:`from_epoch_ms` convert at the backend edge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Fire time used for immediate history tasks, whose order is by task id alone."""
+
+
+def to_epoch_ms(value: datetime) -> int:
+    """Milliseconds since the epoch; naive datetimes are rejected to avoid silent shifts."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: persistence times must be timezone-aware (UTC)")
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def from_epoch_ms(value: int) -> datetime:
+    """The UTC datetime of ``value`` milliseconds since the epoch."""
+    return EPOCH + timedelta(milliseconds=value)
+
+
+def truncate_to_ms(value: datetime) -> datetime:
+    """``value`` at the millisecond precision every backend stores."""
+    return from_epoch_ms(to_epoch_ms(value))
+
+
+@dataclass(frozen=True, slots=True)
+class DataBlob:
+    """Serialized payload plus the name of its encoding (for example ``"proto3"`` or ``"json"``)."""
+
+    data: bytes
+    encoding: str = "proto3"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a paged read. An empty ``next_page_token`` means there is nothing more."""
+
+    items: list[T]
+    next_page_token: bytes = b""
+
+
+# --------------------------------------------------------------------------- shards
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRecord:
+    shard_id: int
+    range_id: int
+    info: DataBlob
+
+
+# --------------------------------------------------------------------------- executions
+
+
+class WorkflowState(enum.IntEnum):
+    """Stable persisted values (Temporal's ``WorkflowExecutionState``)."""
+
+    CREATED = 1
+    RUNNING = 2
+    COMPLETED = 3
+    ZOMBIE = 4
+    VOID = 5
+    CORRUPTED = 6
+
+
+class CreateWorkflowMode(enum.IntEnum):
+    BRAND_NEW = 0
+    """Fail with ``CurrentWorkflowConditionFailed`` if any current record exists."""
+    UPDATE_CURRENT = 1
+    """Workflow-id reuse: the current record must point at ``previous_run_id`` with
+    ``previous_last_write_version`` and be COMPLETED; it is moved to the new run."""
+    BYPASS_CURRENT = 2
+    """Zombie: the current record is neither checked nor touched."""
+
+
+class UpdateWorkflowMode(enum.IntEnum):
+    UPDATE_CURRENT = 0
+    """The current record must point at the updated run; a new run (continue-as-new) moves it."""
+    BYPASS_CURRENT = 1
+    """The current record must *not* point at the updated run; it is not touched."""
+    IGNORE_CURRENT = 2
+    """No check of the current record and no write to it."""
+
+
+class ConflictResolveWorkflowMode(enum.IntEnum):
+    UPDATE_CURRENT = 0
+    BYPASS_CURRENT = 1
+
+
+class TaskCategoryType(enum.IntEnum):
+    IMMEDIATE = 1
+    """Ordered by task id; the fire time is always :data:`EPOCH`."""
+    SCHEDULED = 2
+    """Ordered by (fire time, task id)."""
+
+
+class TaskCategory(enum.IntEnum):
+    """History task categories; the integers are persisted and frozen."""
+
+    TRANSFER = 1
+    TIMER = 2
+    REPLICATION = 3
+    VISIBILITY = 4
+    ARCHIVAL = 5
+    OUTBOUND = 7
+
+    @property
+    def category_type(self) -> TaskCategoryType:
+        if self in (TaskCategory.TIMER, TaskCategory.ARCHIVAL):
+            return TaskCategoryType.SCHEDULED
+        return TaskCategoryType.IMMEDIATE
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TaskKey:
+    """Position of a history task within its category: (fire time, task id)."""
+
+    fire_time: datetime
+    task_id: int
+
+    @staticmethod
+    def immediate(task_id: int) -> TaskKey:
+        return TaskKey(EPOCH, task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTask:
+    category: TaskCategory
+    key: TaskKey
+    blob: DataBlob
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionKey:
+    namespace_id: str
+    workflow_id: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentExecution:
+    """The current-run pointer of a workflow id, with what reuse decisions need."""
+
+    run_id: str
+    create_request_id: str
+    state: WorkflowState
+    status: int
+    last_write_version: int
+    start_time: datetime | None = None
+
+
+@dataclass(slots=True)
+class WorkflowSnapshot:
+    """A run written whole: a new run, a reset run, or a ``set`` overwrite.
+
+    Collections replace whatever the run held before.
+    """
+
+    key: ExecutionKey
+    execution_info: DataBlob
+    execution_state: DataBlob
+    next_event_id: int
+    db_record_version: int
+    state: WorkflowState
+    status: int
+    create_request_id: str
+    last_write_version: int = 0
+    start_time: datetime | None = None
+    activity_infos: dict[int, DataBlob] = field(default_factory=dict)
+    timer_infos: dict[str, DataBlob] = field(default_factory=dict)
+    child_execution_infos: dict[int, DataBlob] = field(default_factory=dict)
+    request_cancel_infos: dict[int, DataBlob] = field(default_factory=dict)
+    signal_infos: dict[int, DataBlob] = field(default_factory=dict)
+    signal_requested_ids: set[str] = field(default_factory=set)
+    tasks: list[HistoryTask] = field(default_factory=list)
+    checksum: DataBlob | None = None
+
+    def current_record(self) -> CurrentExecution:
+        return CurrentExecution(
+            run_id=self.key.run_id,
+            create_request_id=self.create_request_id,
+            state=self.state,
+            status=self.status,
+            last_write_version=self.last_write_version,
+            start_time=self.start_time,
+        )
+
+
+@dataclass(slots=True)
+class WorkflowMutation:
+    """An incremental change to an existing run.
+
+    The store applies it only if the stored ``db_record_version`` equals
+    ``db_record_version - 1`` (the writer increments the version on every change).
+    """
+
+    key: ExecutionKey
+    execution_info: DataBlob
+    execution_state: DataBlob
+    next_event_id: int
+    db_record_version: int
+    state: WorkflowState
+    status: int
+    create_request_id: str
+    last_write_version: int = 0
+    start_time: datetime | None = None
+    upsert_activity_infos: dict[int, DataBlob] = field(default_factory=dict)
+    delete_activity_infos: set[int] = field(default_factory=set)
+    upsert_timer_infos: dict[str, DataBlob] = field(default_factory=dict)
+    delete_timer_infos: set[str] = field(default_factory=set)
+    upsert_child_execution_infos: dict[int, DataBlob] = field(default_factory=dict)
+    delete_child_execution_infos: set[int] = field(default_factory=set)
+    upsert_request_cancel_infos: dict[int, DataBlob] = field(default_factory=dict)
+    delete_request_cancel_infos: set[int] = field(default_factory=set)
+    upsert_signal_infos: dict[int, DataBlob] = field(default_factory=dict)
+    delete_signal_infos: set[int] = field(default_factory=set)
+    upsert_signal_requested_ids: set[str] = field(default_factory=set)
+    delete_signal_requested_ids: set[str] = field(default_factory=set)
+    new_buffered_events: DataBlob | None = None
+    clear_buffered_events: bool = False
+    tasks: list[HistoryTask] = field(default_factory=list)
+    checksum: DataBlob | None = None
+
+    def current_record(self) -> CurrentExecution:
+        return CurrentExecution(
+            run_id=self.key.run_id,
+            create_request_id=self.create_request_id,
+            state=self.state,
+            status=self.status,
+            last_write_version=self.last_write_version,
+            start_time=self.start_time,
+        )
+
+
+@dataclass(slots=True)
+class WorkflowMutableState:
+    """Everything stored for one run, as read back."""
+
+    key: ExecutionKey
+    execution_info: DataBlob
+    execution_state: DataBlob
+    next_event_id: int
+    db_record_version: int
+    activity_infos: dict[int, DataBlob] = field(default_factory=dict)
+    timer_infos: dict[str, DataBlob] = field(default_factory=dict)
+    child_execution_infos: dict[int, DataBlob] = field(default_factory=dict)
+    request_cancel_infos: dict[int, DataBlob] = field(default_factory=dict)
+    signal_infos: dict[int, DataBlob] = field(default_factory=dict)
+    signal_requested_ids: set[str] = field(default_factory=set)
+    buffered_events: list[DataBlob] = field(default_factory=list)
+    checksum: DataBlob | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWorkflowExecutionRequest:
+    shard_id: int
+    range_id: int
+    mode: CreateWorkflowMode
+    new_snapshot: WorkflowSnapshot
+    previous_run_id: str = ""
+    previous_last_write_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWorkflowExecutionRequest:
+    shard_id: int
+    range_id: int
+    mode: UpdateWorkflowMode
+    mutation: WorkflowMutation
+    new_snapshot: WorkflowSnapshot | None = None
+    """A run created in the same unit (continue-as-new); with UPDATE_CURRENT the current
+    pointer moves to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictResolveWorkflowExecutionRequest:
+    shard_id: int
+    range_id: int
+    mode: ConflictResolveWorkflowMode
+    reset_snapshot: WorkflowSnapshot
+    """Written as a snapshot that replaces the run's collections; its ``db_record_version``
+    is checked like a mutation's (stored == version - 1)."""
+    new_snapshot: WorkflowSnapshot | None = None
+    current_mutation: WorkflowMutation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetWorkflowExecutionRequest:
+    shard_id: int
+    range_id: int
+    snapshot: WorkflowSnapshot
+    """Overwrites an existing run (checked on ``db_record_version - 1``); never touches the
+    current record."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetHistoryTasksRequest:
+    shard_id: int
+    category: TaskCategory
+    inclusive_min: TaskKey
+    exclusive_max: TaskKey
+    page_size: int
+    next_page_token: bytes = b""
+
+
+# --------------------------------------------------------------------------- history
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryNode:
+    """One batch of events on one branch, as stored."""
+
+    node_id: int
+    txn_id: int
+    prev_txn_id: int
+    events: DataBlob | None
+    """``None`` when the read asked for metadata only."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendHistoryNodesRequest:
+    shard_id: int
+    tree_id: str
+    branch_id: str
+    node_id: int
+    txn_id: int
+    prev_txn_id: int
+    events: DataBlob
+    new_branch_tree_info: DataBlob | None = None
+    """When set, this is the first append of a new branch: its tree row is written in the
+    same atomic unit as the node."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadHistoryBranchRequest:
+    shard_id: int
+    tree_id: str
+    branch_id: str
+    min_node_id: int
+    """Inclusive."""
+    max_node_id: int
+    """Exclusive."""
+    page_size: int
+    next_page_token: bytes = b""
+    reverse: bool = False
+    """Forward order is (node id asc, txn id desc); reverse is exactly its mirror."""
+    metadata_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTreeBranch:
+    tree_id: str
+    branch_id: str
+    tree_info: DataBlob
+    shard_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBranchRange:
+    """Nodes ``[begin_node_id, …)`` of ``branch_id`` that a delete removes."""
+
+    branch_id: str
+    begin_node_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteHistoryBranchRequest:
+    shard_id: int
+    tree_id: str
+    branch_id: str
+    """Whose tree row is deleted."""
+    ranges: Sequence[HistoryBranchRange]
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueueKey:
+    namespace_id: str
+    name: str
+    task_type: int
+    """1 = workflow task queue, 2 = activity task queue (Temporal's values)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueueRecord:
+    key: TaskQueueKey
+    range_id: int
+    info: DataBlob
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    task_id: int
+    blob: DataBlob
+    expiry: datetime | None = None
+    """Past this time the task is gone: TTL on Cassandra, filtered and scavenged on SQL."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTasksRequest:
+    key: TaskQueueKey
+    range_id: int
+    """The caller's lease: tasks are written only if the stored range id still equals it."""
+    tasks: Sequence[TaskRecord]
+    updated_info: DataBlob | None = None
+    """When set, the queue's info blob is rewritten in the same atomic unit."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetTasksRequest:
+    key: TaskQueueKey
+    inclusive_min_task_id: int
+    exclusive_max_task_id: int
+    page_size: int
+    next_page_token: bytes = b""
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRecord:
+    id: str
+    name: str
+    detail: DataBlob
+    is_global: bool = False
+    notification_version: int = 0
+    """The global notification version at the namespace's last change."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMetadataRecord:
+    cluster_name: str
+    metadata: DataBlob
+    version: int
+
+
+class MembershipRole(enum.IntEnum):
+    FRONTEND = 1
+    HISTORY = 2
+    MATCHING = 3
+    WORKER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMember:
+    host_id: str
+    rpc_address: str
+    rpc_port: int
+    role: MembershipRole
+    session_start: datetime
+    last_heartbeat: datetime
+    record_expiry: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GetClusterMembersRequest:
+    role: MembershipRole | None = None
+    host_id: str | None = None
+    rpc_address: str | None = None
+    session_started_after: datetime | None = None
+    last_heartbeat_within: timedelta | None = None
+    page_size: int = 100
+    next_page_token: bytes = b""

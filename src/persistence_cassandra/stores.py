@@ -1,0 +1,363 @@
+"""The store Protocols: the narrow, blob-oriented interface that is all a backend implements.
+
+Rules every implementation keeps (the conformance suite in ``persistence_cassandra.testing``
+checks them):
+
+* Every write that can conflict is conditional, the condition is checked atomically with the
+  write, and a conflict raises a typed error from :mod:`persistence_cassandra.errors` carrying
+  the actual stored values.
+* Every execution write (create, update, conflict-resolve, set, add history tasks) is fenced by
+  the shard's range id in the same atomic unit: if the stored range id differs from the
+  request's, nothing is written and :class:`~persistence_cassandra.errors.ShardOwnershipLost`
+  is raised.
+* When several conditions fail at once the error raised is the first of
+  ``ShardOwnershipLost`` > ``CurrentWorkflowConditionFailed`` > ``WorkflowConditionFailed`` >
+  ``ConditionFailed``.
+* Paged reads take ``page_size`` and an opaque ``next_page_token`` (``b""`` for the first
+  page) and return a :class:`~persistence_cassandra.records.Page` whose empty token means the
+  end. A page may hold fewer items than asked for even when more follow.
+* Driver exceptions never escape: they are translated at one boundary per backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from persistence_cassandra.records import (
+    AppendHistoryNodesRequest,
+    ClusterMember,
+    ClusterMetadataRecord,
+    ConflictResolveWorkflowExecutionRequest,
+    CreateTasksRequest,
+    CreateWorkflowExecutionRequest,
+    CurrentExecution,
+    DataBlob,
+    DeleteHistoryBranchRequest,
+    ExecutionKey,
+    GetClusterMembersRequest,
+    GetHistoryTasksRequest,
+    GetTasksRequest,
+    HistoryNode,
+    HistoryTask,
+    HistoryTreeBranch,
+    NamespaceRecord,
+    Page,
+    ReadHistoryBranchRequest,
+    SetWorkflowExecutionRequest,
+    ShardRecord,
+    TaskCategory,
+    TaskKey,
+    TaskQueueKey,
+    TaskQueueRecord,
+    TaskRecord,
+    UpdateWorkflowExecutionRequest,
+    WorkflowMutableState,
+)
+
+__all__ = [
+    "Capabilities",
+    "ClusterMetadataStore",
+    "ExecutionStore",
+    "HistoryStore",
+    "MetadataStore",
+    "ShardStore",
+    "StoreBundle",
+    "TaskStore",
+]
+
+ShardInitializer = Callable[[], tuple[int, DataBlob]]
+"""Called only when the shard row is absent: returns ``(range_id, info)`` to insert."""
+
+
+@runtime_checkable
+class ShardStore(Protocol):
+    async def get_or_create_shard(
+        self, shard_id: int, create: ShardInitializer | None = None
+    ) -> ShardRecord:
+        """Read the shard; if absent and ``create`` is given, insert-if-absent its result.
+
+        A lost insert race re-reads and returns the winner's row. Absent without ``create``
+        raises ``NotFound``.
+        """
+        ...
+
+    async def update_shard(
+        self, shard_id: int, range_id: int, info: DataBlob, previous_range_id: int
+    ) -> None:
+        """Write ``range_id`` and ``info`` if the stored range id equals ``previous_range_id``,
+        else raise ``ShardOwnershipLost`` carrying the stored range id."""
+        ...
+
+
+@runtime_checkable
+class ExecutionStore(Protocol):
+    async def create_workflow_execution(self, request: CreateWorkflowExecutionRequest) -> None:
+        """Insert a new run (and, per mode, the current pointer), fenced by the range id.
+
+        BRAND_NEW with an existing current record raises ``CurrentWorkflowConditionFailed``
+        carrying that record; a run row that already exists raises ``WorkflowConditionFailed``.
+        """
+        ...
+
+    async def update_workflow_execution(self, request: UpdateWorkflowExecutionRequest) -> None:
+        """Apply a mutation (and optionally create a new run), conditional on the run's
+        ``db_record_version`` and, per mode, on the current pointer; fenced by the range id.
+        A missing run raises ``ConditionFailed``."""
+        ...
+
+    async def conflict_resolve_workflow_execution(
+        self, request: ConflictResolveWorkflowExecutionRequest
+    ) -> None:
+        """Replace a run with a reset snapshot, optionally mutate the current run and create a
+        new run, all in one atomic unit with the same conditions as an update."""
+        ...
+
+    async def set_workflow_execution(self, request: SetWorkflowExecutionRequest) -> None:
+        """Overwrite an existing run; a missing run raises ``ConditionFailed``."""
+        ...
+
+    async def get_workflow_execution(
+        self, shard_id: int, key: ExecutionKey
+    ) -> WorkflowMutableState:
+        """The run's mutable state; ``NotFound`` if the run does not exist."""
+        ...
+
+    async def get_current_execution(
+        self, shard_id: int, namespace_id: str, workflow_id: str
+    ) -> CurrentExecution:
+        """The current-run pointer; ``NotFound`` if there is none."""
+        ...
+
+    async def delete_workflow_execution(self, shard_id: int, key: ExecutionKey) -> None:
+        """Delete the run (all its collections). Deleting a missing run succeeds."""
+        ...
+
+    async def delete_current_workflow_execution(self, shard_id: int, key: ExecutionKey) -> None:
+        """Delete the current pointer only if it still points at ``key.run_id``."""
+        ...
+
+    async def list_concrete_executions(
+        self, shard_id: int, page_size: int, next_page_token: bytes = b""
+    ) -> Page[WorkflowMutableState]:
+        """Every run of the shard, in pages."""
+        ...
+
+    async def add_history_tasks(
+        self,
+        shard_id: int,
+        range_id: int,
+        namespace_id: str,
+        workflow_id: str,
+        tasks: list[HistoryTask],
+    ) -> None:
+        """Insert history tasks, fenced by the range id."""
+        ...
+
+    async def get_history_tasks(self, request: GetHistoryTasksRequest) -> Page[HistoryTask]:
+        """Tasks with ``inclusive_min <= key < exclusive_max``: immediate categories ordered by
+        task id, scheduled categories by (fire time, task id)."""
+        ...
+
+    async def complete_history_task(
+        self, shard_id: int, category: TaskCategory, key: TaskKey
+    ) -> None:
+        """Delete one task; a missing task is not an error."""
+        ...
+
+    async def range_complete_history_tasks(
+        self,
+        shard_id: int,
+        category: TaskCategory,
+        inclusive_min: TaskKey,
+        exclusive_max: TaskKey,
+    ) -> None:
+        """Delete every task with ``inclusive_min <= key < exclusive_max``."""
+        ...
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    """Raw history rows; ancestry, shadowing and paging logic live in the history manager."""
+
+    async def append_history_nodes(self, request: AppendHistoryNodesRequest) -> None:
+        """Idempotent upsert of one (tree, branch, node, txn) row; a new branch also writes its
+        tree row in the same atomic unit."""
+        ...
+
+    async def read_history_branch(self, request: ReadHistoryBranchRequest) -> Page[HistoryNode]:
+        """Rows of one branch id with ``min_node_id <= node_id < max_node_id``, all txn ids,
+        in (node asc, txn desc) order, or exactly reversed."""
+        ...
+
+    async def fork_history_branch(
+        self, shard_id: int, tree_id: str, new_branch_id: str, tree_info: DataBlob
+    ) -> None:
+        """Write the new branch's tree row; never copies nodes."""
+        ...
+
+    async def delete_history_branch(self, request: DeleteHistoryBranchRequest) -> None:
+        """Delete the branch's tree row and, per range, the nodes with node id >= begin."""
+        ...
+
+    async def delete_history_nodes(
+        self, shard_id: int, tree_id: str, branch_id: str, node_id: int, txn_id: int
+    ) -> None:
+        """Delete exactly one (node, txn) row (trim after a failed write)."""
+        ...
+
+    async def get_history_tree_containing_branch(
+        self, shard_id: int, tree_id: str
+    ) -> list[HistoryTreeBranch]:
+        """Every branch row of the tree."""
+        ...
+
+    async def get_all_history_tree_branches(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[HistoryTreeBranch]:
+        """Scan every branch of every tree (scavenger use; may skip or repeat rows under
+        concurrent change)."""
+        ...
+
+
+@runtime_checkable
+class TaskStore(Protocol):
+    async def create_task_queue(self, record: TaskQueueRecord) -> None:
+        """Insert the queue; ``ConditionFailed`` if it exists."""
+        ...
+
+    async def get_task_queue(self, key: TaskQueueKey) -> TaskQueueRecord:
+        """``NotFound`` if absent."""
+        ...
+
+    async def update_task_queue(self, record: TaskQueueRecord, previous_range_id: int) -> None:
+        """Write if the stored range id equals ``previous_range_id``, else ``ConditionFailed``."""
+        ...
+
+    async def delete_task_queue(self, key: TaskQueueKey, range_id: int) -> None:
+        """Delete the queue and its tasks if the stored range id equals ``range_id``, else
+        ``ConditionFailed``."""
+        ...
+
+    async def list_task_queues(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueRecord]:
+        """Every task queue, in pages."""
+        ...
+
+    async def create_tasks(self, request: CreateTasksRequest) -> None:
+        """Insert tasks atomically with a range-id check: a stale owner writes nothing and gets
+        ``ConditionFailed``."""
+        ...
+
+    async def get_tasks(self, request: GetTasksRequest) -> Page[TaskRecord]:
+        """Unexpired tasks with ``inclusive_min <= task_id < exclusive_max`` in task id order."""
+        ...
+
+    async def complete_tasks_less_than(
+        self, key: TaskQueueKey, exclusive_max_task_id: int, limit: int | None = None
+    ) -> int:
+        """Delete tasks below ``exclusive_max_task_id``; returns the count, or -1 when the
+        backend cannot know it."""
+        ...
+
+
+@runtime_checkable
+class MetadataStore(Protocol):
+    """Namespaces, with a global notification version bumped by every change."""
+
+    async def create_namespace(self, record: NamespaceRecord) -> None:
+        """``NamespaceAlreadyExists`` if the name or the id is taken. Bumps the version."""
+        ...
+
+    async def get_namespace(
+        self, *, id: str | None = None, name: str | None = None
+    ) -> NamespaceRecord:
+        """Exactly one of ``id`` and ``name``; ``NamespaceNotFound`` if absent."""
+        ...
+
+    async def update_namespace(self, record: NamespaceRecord) -> None:
+        """Write if the global notification version still equals
+        ``record.notification_version`` (read it with :meth:`get_metadata`), bumping it; else
+        ``ConditionFailed``. ``NamespaceNotFound`` if the namespace does not exist."""
+        ...
+
+    async def rename_namespace(self, previous_name: str, new_name: str) -> None:
+        """``NamespaceNotFound`` for a missing ``previous_name``; ``NamespaceAlreadyExists``
+        when ``new_name`` is taken. Bumps the version."""
+        ...
+
+    async def delete_namespace(self, *, id: str | None = None, name: str | None = None) -> None:
+        """Exactly one of ``id`` and ``name``; deleting a missing namespace succeeds."""
+        ...
+
+    async def list_namespaces(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[NamespaceRecord]: ...
+
+    async def get_metadata(self) -> int:
+        """The global notification version (0 before the first namespace change)."""
+        ...
+
+
+@runtime_checkable
+class ClusterMetadataStore(Protocol):
+    async def save_cluster_metadata(self, record: ClusterMetadataRecord) -> None:
+        """``record.version == 0`` inserts if absent (stored as version 1); otherwise writes
+        ``version + 1`` if the stored version equals ``record.version``. Else
+        ``ConditionFailed``."""
+        ...
+
+    async def get_cluster_metadata(self, cluster_name: str) -> ClusterMetadataRecord:
+        """``NotFound`` if absent."""
+        ...
+
+    async def list_cluster_metadata(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[ClusterMetadataRecord]: ...
+
+    async def delete_cluster_metadata(self, cluster_name: str) -> None: ...
+
+    async def upsert_cluster_membership(self, member: ClusterMember) -> None:
+        """Insert or refresh a member; it disappears from reads after ``record_expiry``."""
+        ...
+
+    async def get_cluster_members(self, request: GetClusterMembersRequest) -> Page[ClusterMember]:
+        """Unexpired members matching every given filter."""
+        ...
+
+    async def prune_cluster_membership(self, max_records: int = 1000) -> int:
+        """Remove expired members; returns how many (0 where TTLs do the work)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do beyond the common contract; the conformance suite asks these,
+    never backend names."""
+
+    exact_task_completion_count: bool = True
+    """``complete_tasks_less_than`` returns a real count rather than -1."""
+    membership_prune_needed: bool = True
+    """Expired membership rows must be pruned explicitly (no TTL)."""
+    concurrent_writers: bool = True
+    """Several connections may write at once (false for an in-memory SQLite database)."""
+    extra: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StoreBundle:
+    """Every store of one backend, sharing one session or connection pool."""
+
+    shard: ShardStore
+    execution: ExecutionStore
+    history: HistoryStore
+    task: TaskStore
+    metadata: MetadataStore
+    cluster_metadata: ClusterMetadataStore
+    capabilities: Capabilities
+    close: Callable[[], Awaitable[None]]
+    """Releases the shared session or pool."""
+    description: str = ""
+    """Human-readable target (file path, hosts and keyspace, DSN without password)."""
