@@ -111,17 +111,15 @@ def cassandra_endpoint() -> str:
     if _cassandra_cached is not None:
         return _cassandra_cached
     tool = _cassandra_tool()
-    settings = tool.settings_from_env()
-    if _port_open("127.0.0.1", settings.port):
-        # A node someone already runs on the default port: reuse it, leave it running.
+    settings = tool.NodeSettings()
+    already_running = _port_open("127.0.0.1", settings.port)
+    try:
         endpoint: str = tool.ensure_node(settings)
-    else:
-        try:
-            endpoint = tool.ensure_node(settings)
-        except SystemExit as exc:  # the tool reports its own failures on stderr
-            raise ServerUnavailable(f"the local Cassandra node did not start ({exc})") from exc
-        if os.environ.get("PC_KEEP_SERVERS") != "1":
-            _started.append(("cassandra", settings))
+    except tool.CassandraLocalError as exc:
+        raise ServerUnavailable(f"the local Cassandra node did not start: {exc}") from exc
+    if not already_running and os.environ.get("PC_KEEP_SERVERS") != "1":
+        # Started here: stopped at exit. A node found running is someone else's to stop.
+        _started.append(("cassandra", settings))
     _cassandra_cached = endpoint
     return endpoint
 
