@@ -361,3 +361,8 @@ class StoreBundle:
     """Releases the shared session or pool."""
     description: str = ""
     """Human-readable target (file path, hosts and keyspace, DSN without password)."""
+    server_info: Callable[[], Awaitable[dict[str, str]]] | None = None
+    """Optional: what the server reports about itself, for ``doctor``. Well-known keys:
+    ``server_version`` (SQLite library version, PostgreSQL ``version()``, Cassandra
+    ``release_version``) and ``schema_version`` (the stored ``curr_version``); others are
+    shown as given."""
