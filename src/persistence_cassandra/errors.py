@@ -14,6 +14,7 @@
     ├── Timeout                       outcome unknown when may_have_committed is True
     ├── Unavailable                   transient: the store could not be reached or was overloaded
     ├── InvalidRequest                the request itself is wrong (including size limits)
+    ├── DataLoss                      stored data breaks an invariant (e.g. a broken event chain)
     └── SchemaVersionMismatch         the stored schema is older than this code expects
 
     UserFacingError                   configuration and CLI mistakes: one clear line, no traceback
@@ -40,6 +41,7 @@ __all__ = [
     "ConditionFailed",
     "ConfigError",
     "CurrentWorkflowConditionFailed",
+    "DataLoss",
     "InvalidRequest",
     "NamespaceAlreadyExists",
     "NamespaceNotFound",
@@ -139,6 +141,11 @@ class Unavailable(PersistenceError):
 
 class InvalidRequest(PersistenceError):
     """The request is malformed or exceeds a size limit; retrying it will not help."""
+
+
+class DataLoss(PersistenceError):
+    """Stored data breaks an invariant the reader relies on (a corrupted history batch, event
+    ids that are not contiguous, a node id seen twice): retrying will not help."""
 
 
 class SchemaVersionMismatch(PersistenceError):
