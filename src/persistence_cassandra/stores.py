@@ -87,7 +87,8 @@ class ShardStore(Protocol):
         self, shard_id: int, range_id: int, info: DataBlob, previous_range_id: int
     ) -> None:
         """Write ``range_id`` and ``info`` if the stored range id equals ``previous_range_id``,
-        else raise ``ShardOwnershipLost`` carrying the stored range id."""
+        else raise ``ShardOwnershipLost`` carrying the stored range id (also for a missing
+        shard: nobody may write a shard it never acquired)."""
         ...
 
 
@@ -111,7 +112,10 @@ class ExecutionStore(Protocol):
         self, request: ConflictResolveWorkflowExecutionRequest
     ) -> None:
         """Replace a run with a reset snapshot, optionally mutate the current run and create a
-        new run, all in one atomic unit with the same conditions as an update."""
+        new run, all in one atomic unit with the same conditions as an update.
+
+        With UPDATE_CURRENT and a ``current_mutation`` ("suppress current"), the current pointer
+        must point at the mutated run and moves to the new run if any, else the reset run."""
         ...
 
     async def set_workflow_execution(self, request: SetWorkflowExecutionRequest) -> None:
@@ -232,7 +236,8 @@ class TaskStore(Protocol):
         ...
 
     async def update_task_queue(self, record: TaskQueueRecord, previous_range_id: int) -> None:
-        """Write if the stored range id equals ``previous_range_id``, else ``ConditionFailed``."""
+        """Write if the stored range id equals ``previous_range_id``, else ``ConditionFailed``
+        (also when the queue does not exist)."""
         ...
 
     async def delete_task_queue(self, key: TaskQueueKey, range_id: int) -> None:
@@ -247,12 +252,14 @@ class TaskStore(Protocol):
         ...
 
     async def create_tasks(self, request: CreateTasksRequest) -> None:
-        """Insert tasks atomically with a range-id check: a stale owner writes nothing and gets
-        ``ConditionFailed``."""
+        """Insert tasks atomically with a range-id check: a stale owner (or a missing queue)
+        writes nothing and gets ``ConditionFailed``."""
         ...
 
     async def get_tasks(self, request: GetTasksRequest) -> Page[TaskRecord]:
-        """Unexpired tasks with ``inclusive_min <= task_id < exclusive_max`` in task id order."""
+        """Unexpired tasks with ``inclusive_min <= task_id < exclusive_max`` in task id order.
+
+        Returning a task's ``expiry`` is optional (Cassandra keeps it only as a TTL)."""
         ...
 
     async def complete_tasks_less_than(
@@ -306,7 +313,7 @@ class ClusterMetadataStore(Protocol):
     async def save_cluster_metadata(self, record: ClusterMetadataRecord) -> None:
         """``record.version == 0`` inserts if absent (stored as version 1); otherwise writes
         ``version + 1`` if the stored version equals ``record.version``. Else
-        ``ConditionFailed``."""
+        ``ConditionFailed`` (also for a version > 0 when no record exists)."""
         ...
 
     async def get_cluster_metadata(self, cluster_name: str) -> ClusterMetadataRecord:
