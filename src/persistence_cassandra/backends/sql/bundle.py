@@ -1,0 +1,58 @@
+"""Assembles every SQL store over one shared runner; the part of opening both dialects share."""
+
+from __future__ import annotations
+
+from persistence_cassandra.backends.sql.cluster_metadata_store import SqlClusterMetadataStore
+from persistence_cassandra.backends.sql.execution_store import SqlExecutionStore
+from persistence_cassandra.backends.sql.history_store import SqlHistoryStore
+from persistence_cassandra.backends.sql.metadata_store import SqlMetadataStore
+from persistence_cassandra.backends.sql.schema_loader import (
+    apply_pending_versions,
+    read_schema_version,
+    verify_schema_version,
+)
+from persistence_cassandra.backends.sql.shard_store import SqlShardStore
+from persistence_cassandra.backends.sql.task_store import SqlTaskStore
+from persistence_cassandra.backends.sql.transaction import TransactionRunner
+from persistence_cassandra.factory import OpenOptions
+from persistence_cassandra.stores import Capabilities, StoreBundle
+
+__all__ = ["open_sql_bundle"]
+
+
+async def open_sql_bundle(
+    runner: TransactionRunner,
+    *,
+    options: OpenOptions,
+    db_name: str,
+    description: str,
+    capabilities: Capabilities,
+    server_version: str,
+) -> StoreBundle:
+    """Prepare the schema as ``options`` ask and return the stores. On failure the runner is
+    closed, so a failed open leaks no connection or thread."""
+    try:
+        if options.create_schema:
+            await apply_pending_versions(runner, db_name)
+        if options.verify_schema:
+            await verify_schema_version(runner, db_name, target=description)
+    except BaseException:
+        await runner.close()
+        raise
+
+    async def server_info() -> dict[str, str]:
+        stored = await read_schema_version(runner, db_name)
+        return {"server_version": server_version, "schema_version": stored or "none"}
+
+    return StoreBundle(
+        shard=SqlShardStore(runner),
+        execution=SqlExecutionStore(runner),
+        history=SqlHistoryStore(runner),
+        task=SqlTaskStore(runner),
+        metadata=SqlMetadataStore(runner),
+        cluster_metadata=SqlClusterMetadataStore(runner),
+        capabilities=capabilities,
+        close=runner.close,
+        description=description,
+        server_info=server_info,
+    )

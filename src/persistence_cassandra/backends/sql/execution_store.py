@@ -1,0 +1,334 @@
+"""Workflow runs, current-run pointers and history tasks over SQL (one shard = rows keyed by
+``shard_id``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from persistence_cassandra.backends.sql.execution_writes import (
+    ACTIVITIES,
+    BUFFERED_EVENTS_KIND,
+    CANCELS,
+    CHILDREN,
+    COLLECTIONS,
+    CURRENT_COLUMNS,
+    SIGNALS,
+    SIGNALS_REQUESTED_KIND,
+    TIMERS,
+    ExecutionSql,
+    current_from_row,
+    run_params,
+)
+from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
+from persistence_cassandra.backends.sql.shard_store import expect_fence
+from persistence_cassandra.backends.sql.transaction import LockedReads, Row, TransactionRunner, Tx
+from persistence_cassandra.errors import NotFound
+from persistence_cassandra.records import (
+    ConflictResolveWorkflowExecutionRequest,
+    ConflictResolveWorkflowMode,
+    CreateWorkflowExecutionRequest,
+    CreateWorkflowMode,
+    CurrentExecution,
+    DataBlob,
+    ExecutionKey,
+    GetHistoryTasksRequest,
+    HistoryTask,
+    Page,
+    SetWorkflowExecutionRequest,
+    TaskCategory,
+    TaskKey,
+    UpdateWorkflowExecutionRequest,
+    UpdateWorkflowMode,
+    WorkflowMutableState,
+)
+from persistence_cassandra.stores import ExecutionStore
+
+__all__ = ["SqlExecutionStore"]
+
+_RUN_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?"
+
+
+def _mutable_state_query() -> str:
+    """One statement reading a run and all its collections, so that the result is a single
+    consistent snapshot without an explicit transaction (and one round trip).
+
+    Columns: kind, int key, text key, data, encoding, next_event_id, db_record_version,
+    state data, state encoding, checksum data, checksum encoding.
+    """
+    parts = [
+        "SELECT 0, NULL, NULL, data, data_encoding, next_event_id, db_record_version, "
+        "state, state_encoding, checksum, checksum_encoding "
+        f"FROM executions WHERE {_RUN_WHERE}"
+    ]
+    for c in COLLECTIONS:
+        int_key, text_key = (c.key_column, "NULL") if c.int_key else ("NULL", c.key_column)
+        parts.append(
+            f"SELECT {c.kind}, {int_key}, {text_key}, data, data_encoding, "
+            "NULL, NULL, NULL, NULL, NULL, NULL "
+            f"FROM {c.table} WHERE {_RUN_WHERE}"
+        )
+    parts.append(
+        f"SELECT {SIGNALS_REQUESTED_KIND}, NULL, signal_id, NULL, NULL, "
+        "NULL, NULL, NULL, NULL, NULL, NULL "
+        f"FROM signals_requested_sets WHERE {_RUN_WHERE}"
+    )
+    parts.append(
+        f"SELECT {BUFFERED_EVENTS_KIND}, id, NULL, data, data_encoding, "
+        "NULL, NULL, NULL, NULL, NULL, NULL "
+        f"FROM buffered_events WHERE {_RUN_WHERE}"
+    )
+    return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
+
+
+_MUTABLE_STATE = _mutable_state_query()
+_MUTABLE_STATE_PARTS = 3 + len(COLLECTIONS)
+_COLLECTION_BY_KIND = {c.kind: c for c in COLLECTIONS}
+
+
+def _read_mutable_state(tx: Tx, shard_id: int, key: ExecutionKey) -> WorkflowMutableState | None:
+    rows = tx.fetchall(_MUTABLE_STATE, run_params(shard_id, key) * _MUTABLE_STATE_PARTS)
+    if not rows or rows[0][0] != 0:
+        return None
+    head = rows[0]
+    state = WorkflowMutableState(
+        key=key,
+        execution_info=DataBlob(head[3], head[4]),
+        execution_state=DataBlob(head[7], head[8]),
+        next_event_id=head[5],
+        db_record_version=head[6],
+        checksum=None if head[9] is None else DataBlob(head[9], head[10]),
+    )
+    maps: dict[int, dict[Any, DataBlob]] = {
+        ACTIVITIES.kind: state.activity_infos,
+        TIMERS.kind: state.timer_infos,
+        CHILDREN.kind: state.child_execution_infos,
+        CANCELS.kind: state.request_cancel_infos,
+        SIGNALS.kind: state.signal_infos,
+    }
+    for row in rows[1:]:
+        kind = row[0]
+        if kind in _COLLECTION_BY_KIND:
+            entry_key = row[1] if _COLLECTION_BY_KIND[kind].int_key else row[2]
+            maps[kind][entry_key] = DataBlob(row[3], row[4])
+        elif kind == SIGNALS_REQUESTED_KIND:
+            state.signal_requested_ids.add(row[2])
+        elif kind == BUFFERED_EVENTS_KIND:
+            state.buffered_events.append(DataBlob(row[3], row[4]))
+    return state
+
+
+class SqlExecutionStore:
+    def __init__(self, runner: TransactionRunner) -> None:
+        self._runner = runner
+        self._sql = ExecutionSql(runner.dialect)
+
+    # ------------------------------------------------------------------ writes
+
+    async def create_workflow_execution(self, request: CreateWorkflowExecutionRequest) -> None:
+        sql, dialect = self._sql, self._runner.dialect
+        shard_id = request.shard_id
+        snapshot = request.new_snapshot
+        key = snapshot.key
+
+        def create(tx: Tx) -> None:
+            reads = LockedReads()
+            expect_fence(reads, dialect, shard_id, request.range_id)
+            if request.mode is CreateWorkflowMode.BRAND_NEW:
+                sql.expect_no_current(reads, shard_id, key)
+            elif request.mode is CreateWorkflowMode.UPDATE_CURRENT:
+                sql.expect_reusable(
+                    reads,
+                    shard_id,
+                    key,
+                    request.previous_run_id,
+                    request.previous_last_write_version,
+                )
+            reads.run(tx)
+            if request.mode is CreateWorkflowMode.BRAND_NEW:
+                sql.insert_current(tx, shard_id, key, snapshot.current_record())
+            elif request.mode is CreateWorkflowMode.UPDATE_CURRENT:
+                sql.update_current(tx, shard_id, key, snapshot.current_record())
+            sql.insert_run(tx, shard_id, snapshot)
+
+        await self._runner.write(create)
+
+    async def update_workflow_execution(self, request: UpdateWorkflowExecutionRequest) -> None:
+        sql, dialect = self._sql, self._runner.dialect
+        shard_id = request.shard_id
+        mutation = request.mutation
+        new = request.new_snapshot
+
+        def update(tx: Tx) -> None:
+            reads = LockedReads()
+            expect_fence(reads, dialect, shard_id, request.range_id)
+            if request.mode is UpdateWorkflowMode.UPDATE_CURRENT:
+                sql.expect_current_is(reads, shard_id, mutation.key)
+            elif request.mode is UpdateWorkflowMode.BYPASS_CURRENT:
+                sql.expect_not_current(
+                    reads, shard_id, [mutation.key, *([new.key] if new is not None else [])]
+                )
+            sql.expect_run_version(reads, shard_id, mutation.key, mutation.db_record_version)
+            reads.run(tx)
+            sql.mutate_run(tx, shard_id, mutation)
+            if new is not None:
+                sql.insert_run(tx, shard_id, new)
+            if request.mode is UpdateWorkflowMode.UPDATE_CURRENT:
+                record = (new or mutation).current_record()
+                sql.update_current(tx, shard_id, mutation.key, record)
+
+        await self._runner.write(update)
+
+    async def conflict_resolve_workflow_execution(
+        self, request: ConflictResolveWorkflowExecutionRequest
+    ) -> None:
+        sql, dialect = self._sql, self._runner.dialect
+        shard_id = request.shard_id
+        reset = request.reset_snapshot
+        new = request.new_snapshot
+        current_mutation = request.current_mutation
+
+        def resolve(tx: Tx) -> None:
+            reads = LockedReads()
+            expect_fence(reads, dialect, shard_id, request.range_id)
+            if request.mode is ConflictResolveWorkflowMode.UPDATE_CURRENT:
+                expected = current_mutation.key if current_mutation is not None else reset.key
+                sql.expect_current_is(reads, shard_id, expected)
+            else:
+                sql.expect_not_current(
+                    reads, shard_id, [reset.key, *([new.key] if new is not None else [])]
+                )
+            sql.expect_run_version(reads, shard_id, reset.key, reset.db_record_version)
+            if current_mutation is not None:
+                sql.expect_run_version(
+                    reads, shard_id, current_mutation.key, current_mutation.db_record_version
+                )
+            reads.run(tx)
+            sql.reset_run(tx, shard_id, reset)
+            if current_mutation is not None:
+                sql.mutate_run(tx, shard_id, current_mutation)
+            if new is not None:
+                sql.insert_run(tx, shard_id, new)
+            if request.mode is ConflictResolveWorkflowMode.UPDATE_CURRENT:
+                record = (new or reset).current_record()
+                sql.update_current(tx, shard_id, reset.key, record)
+
+        await self._runner.write(resolve)
+
+    async def set_workflow_execution(self, request: SetWorkflowExecutionRequest) -> None:
+        sql, dialect = self._sql, self._runner.dialect
+        snapshot = request.snapshot
+
+        def overwrite(tx: Tx) -> None:
+            reads = LockedReads()
+            expect_fence(reads, dialect, request.shard_id, request.range_id)
+            sql.expect_run_version(
+                reads, request.shard_id, snapshot.key, snapshot.db_record_version
+            )
+            reads.run(tx)
+            sql.reset_run(tx, request.shard_id, snapshot)
+
+        await self._runner.write(overwrite)
+
+    async def delete_workflow_execution(self, shard_id: int, key: ExecutionKey) -> None:
+        await self._runner.write(lambda tx: self._sql.delete_run(tx, shard_id, key))
+
+    async def delete_current_workflow_execution(self, shard_id: int, key: ExecutionKey) -> None:
+        await self._runner.write(
+            lambda tx: tx.defer(
+                "DELETE FROM current_executions WHERE shard_id = ? AND namespace_id = ? "
+                "AND workflow_id = ? AND run_id = ?",
+                run_params(shard_id, key),
+            )
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_workflow_execution(
+        self, shard_id: int, key: ExecutionKey
+    ) -> WorkflowMutableState:
+        state = await self._runner.read(lambda tx: _read_mutable_state(tx, shard_id, key))
+        if state is None:
+            raise NotFound(f"run {key.run_id} of workflow {key.workflow_id} does not exist")
+        return state
+
+    async def get_current_execution(
+        self, shard_id: int, namespace_id: str, workflow_id: str
+    ) -> CurrentExecution:
+        row = await self._runner.read(
+            lambda tx: tx.fetchone(
+                f"SELECT {', '.join(CURRENT_COLUMNS)} FROM current_executions "
+                "WHERE shard_id = ? AND namespace_id = ? AND workflow_id = ?",
+                (shard_id, namespace_id, workflow_id),
+            )
+        )
+        if row is None:
+            raise NotFound(f"workflow {workflow_id} has no current run")
+        return current_from_row(row)
+
+    async def list_concrete_executions(
+        self, shard_id: int, page_size: int, next_page_token: bytes = b""
+    ) -> Page[WorkflowMutableState]:
+        check_page_size(page_size)
+        position = decode_token(next_page_token, 3)
+
+        def scan(tx: Tx) -> Page[WorkflowMutableState]:
+            after = "AND (namespace_id, workflow_id, run_id) > (?, ?, ?) " if position else ""
+            rows: list[Row] = tx.fetchall(
+                "SELECT namespace_id, workflow_id, run_id FROM executions "
+                f"WHERE shard_id = ? {after}"
+                "ORDER BY namespace_id, workflow_id, run_id LIMIT ?",
+                (shard_id, *(position or ()), page_size + 1),
+            )
+            page, token = split_page(rows, page_size, lambda row: row)
+            states = []
+            for namespace_id, workflow_id, run_id in page:
+                state = _read_mutable_state(
+                    tx, shard_id, ExecutionKey(namespace_id, workflow_id, run_id)
+                )
+                if state is not None:  # deleted between the two reads
+                    states.append(state)
+            return Page(states, token)
+
+        return await self._runner.read(scan)
+
+    # ------------------------------------------------------------------ history tasks
+
+    async def add_history_tasks(
+        self,
+        shard_id: int,
+        range_id: int,
+        namespace_id: str,
+        workflow_id: str,
+        tasks: list[HistoryTask],
+    ) -> None:
+        def add(tx: Tx) -> None:
+            reads = LockedReads()
+            expect_fence(reads, self._runner.dialect, shard_id, range_id)
+            reads.run(tx)
+            self._sql.tasks.insert(tx, shard_id, tasks)
+
+        await self._runner.write(add)
+
+    async def get_history_tasks(self, request: GetHistoryTasksRequest) -> Page[HistoryTask]:
+        return await self._runner.read(lambda tx: self._sql.tasks.get(tx, request))
+
+    async def complete_history_task(
+        self, shard_id: int, category: TaskCategory, key: TaskKey
+    ) -> None:
+        await self._runner.write(lambda tx: self._sql.tasks.complete(tx, shard_id, category, key))
+
+    async def range_complete_history_tasks(
+        self,
+        shard_id: int,
+        category: TaskCategory,
+        inclusive_min: TaskKey,
+        exclusive_max: TaskKey,
+    ) -> None:
+        await self._runner.write(
+            lambda tx: self._sql.tasks.range_complete(
+                tx, shard_id, category, inclusive_min, exclusive_max
+            )
+        )
+
+
+_: type[ExecutionStore] = SqlExecutionStore

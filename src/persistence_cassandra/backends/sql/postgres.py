@@ -1,0 +1,379 @@
+"""The PostgreSQL backend (``pluginName: postgres``, ``postgres12`` or ``postgresql``).
+
+psycopg 3 in its synchronous form: a :class:`psycopg_pool.ConnectionPool` of ``maxConns``
+connections and a thread pool of the same size, each store operation running whole on one
+thread with one connection. The same synchronous store code then serves SQLite and
+PostgreSQL; psycopg releases the GIL while it waits on the network, so the threads overlap
+their round trips. (psycopg's async API was the alternative; it would need the store logic
+written a second time, and the cost to cut is round trips, not thread hops.)
+
+Connections are in autocommit mode: a read is one statement with no BEGIN/COMMIT round trips,
+and a write opens its transaction explicitly, with its statements sent in pipelines
+(:class:`PipelinedTx`): an execution update is two round trips, locks then writes with the
+COMMIT.
+
+Isolation is READ COMMITTED with explicit row locks, as Temporal's SQL stores use it: the
+shard row is read ``FOR SHARE`` by execution writes and ``FOR UPDATE`` by a range-id bump, run
+and current rows ``FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import conninfo as pg_conninfo
+
+from persistence_cassandra.backends.sql.bundle import open_sql_bundle
+from persistence_cassandra.backends.sql.dialect import SqlDialect
+from persistence_cassandra.backends.sql.schema_loader import EXPECTED_SCHEMA_VERSION
+from persistence_cassandra.backends.sql.transaction import Lookup, Row, Tx
+from persistence_cassandra.config import DatastoreConfig, SqlConfig
+from persistence_cassandra.errors import (
+    ConditionFailed,
+    ConfigError,
+    InvalidRequest,
+    PersistenceError,
+    SchemaVersionMismatch,
+    Timeout,
+    Unavailable,
+)
+from persistence_cassandra.factory import OpenOptions
+from persistence_cassandra.stores import Capabilities, StoreBundle
+
+__all__ = ["BACKEND", "PostgresBackend", "PostgresDialect", "PostgresRunner", "connection_info"]
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 5432
+CONNECT_TIMEOUT_SECONDS = 10
+ACQUIRE_TIMEOUT_SECONDS = 30.0
+_SCHEMA_LOCK_KEY = 0x70635F736368656D  # "pc_schem": any constant shared by all appliers
+
+# SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_UNIQUE_VIOLATION = "23505"
+_QUERY_CANCELED = "57014"
+_UNDEFINED_TABLE = "42P01"
+_TRANSIENT_STATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now
+        "25006",  # read_only_sql_transaction (a standby answered)
+    }
+)
+_TRANSIENT_CLASSES = ("08", "53", "58")  # connection, insufficient resources, system error
+
+
+class PostgresDialect(SqlDialect):
+    name = "postgres"
+    paramstyle_placeholder = "%s"
+    lock_shared = " FOR SHARE"
+    lock_exclusive = " FOR UPDATE"
+    begin_write = "BEGIN"
+    schema_dir_name = "postgresql"
+    table_exists_sql = (
+        "SELECT 1 FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = ?"
+    )
+    schema_lock_sql = f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})"
+    version_tables_ddl = (
+        "CREATE TABLE IF NOT EXISTS schema_version (version_partition INTEGER NOT NULL, "
+        "db_name VARCHAR(255) NOT NULL, creation_time TIMESTAMP, curr_version VARCHAR(64), "
+        "min_compatible_version VARCHAR(64), PRIMARY KEY (version_partition, db_name))",
+        "CREATE TABLE IF NOT EXISTS schema_update_history (version_partition INTEGER NOT NULL, "
+        "year INTEGER NOT NULL, month INTEGER NOT NULL, update_time TIMESTAMP NOT NULL, "
+        "description VARCHAR(255), manifest_md5 VARCHAR(64), new_version VARCHAR(64), "
+        "old_version VARCHAR(64), PRIMARY KEY (version_partition, year, month, update_time))",
+    )
+
+    def timestamp_param(self, value: datetime) -> Any:
+        return value.replace(tzinfo=None)  # TIMESTAMP columns hold UTC without a zone
+
+    def is_duplicate_key(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.Error) and exc.sqlstate == _UNIQUE_VIOLATION
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.Error | psycopg.Warning | psycopg_pool.PoolTimeout)
+
+    def translate_error(self, exc: BaseException, *, committing: bool = False) -> PersistenceError:
+        detail = f"postgres: {exc}"
+        if isinstance(exc, psycopg_pool.PoolTimeout):
+            return Unavailable(f"no database connection free in time ({detail})")
+        state = getattr(exc, "sqlstate", None) or ""
+        if committing and (
+            isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+            or state.startswith("08")
+        ):
+            # The COMMIT may have reached the server before the connection broke.
+            return Timeout(f"commit outcome unknown ({detail})", may_have_committed=True)
+        if state == _UNIQUE_VIOLATION:
+            return ConditionFailed(f"duplicate key ({detail})")
+        if state == _QUERY_CANCELED:
+            return Timeout(f"statement timed out ({detail})", may_have_committed=False)
+        if state == _UNDEFINED_TABLE:
+            return SchemaVersionMismatch(
+                f"a table is missing ({detail}); run "
+                "`persistence-cassandra schema update-schema ...`",
+                actual=None,
+                expected=EXPECTED_SCHEMA_VERSION,
+            )
+        if state in _TRANSIENT_STATES or state.startswith(_TRANSIENT_CLASSES):
+            return Unavailable(detail)
+        if isinstance(exc, psycopg.IntegrityError | psycopg.DataError | psycopg.NotSupportedError):
+            return InvalidRequest(detail)
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return Unavailable(detail)
+        if isinstance(exc, psycopg.ProgrammingError):
+            return InvalidRequest(detail)
+        return PersistenceError(detail)
+
+
+_Pending = tuple[str, Any, bool]
+"""A driver-ready statement, its parameters, and whether they are a list of rows."""
+
+
+class PipelinedTx(Tx):
+    """A transaction that sends statements in pipelines: the BEGIN and deferred writes travel
+    with the next statement whose result is needed, locking reads checked together travel
+    together, and the last deferred writes travel with the COMMIT. The server still runs
+    them one by one, in order; only the waits between them are saved."""
+
+    __slots__ = ("_connection", "_pending")
+
+    def __init__(self, connection: psycopg.Connection[Any], dialect: SqlDialect) -> None:
+        super().__init__(connection.cursor(), dialect)
+        self._connection = connection
+        self._pending: list[_Pending] = [(dialect.begin_write, None, False)]
+
+    def _send(self, extra: list[_Pending]) -> list[psycopg.Cursor[Any]]:
+        batch, self._pending = [*self._pending, *extra], []
+        if len(batch) == 1:
+            statement, params, many = batch[0]
+            if many:
+                self._cursor.executemany(statement, params)
+            else:
+                self._cursor.execute(statement, params)
+            return [self._cursor]
+        cursors = []
+        with self._connection.pipeline():
+            for statement, params, many in batch:
+                cursor = self._connection.cursor()
+                if many:
+                    cursor.executemany(statement, params)
+                else:
+                    cursor.execute(statement, params)
+                cursors.append(cursor)
+        return cursors
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        count: int = self._send([(self.dialect.sql(statement), params, False)])[-1].rowcount
+        return count
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = list(rows)
+        if batch:
+            self._send([(self.dialect.sql(statement), batch, True)])
+
+    def fetchone(self, statement: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._send([(self.dialect.sql(statement), params, False)])[-1].fetchone()
+        return row
+
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = self._send([(self.dialect.sql(statement), params, False)])[-1].fetchall()
+        return rows
+
+    def fetchone_each(self, lookups: Sequence[Lookup]) -> list[Row | None]:
+        cursors = self._send([(self.dialect.sql(s), p, False) for s, p in lookups])
+        return [cursor.fetchone() for cursor in cursors[len(cursors) - len(lookups) :]]
+
+    def defer(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self._pending.append((self.dialect.sql(statement), params, False))
+
+    def defer_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = list(rows)
+        if batch:
+            self._pending.append((self.dialect.sql(statement), batch, True))
+
+    def commit(self) -> None:
+        if self._pending == [(self.dialect.begin_write, None, False)]:
+            self._pending = []  # nothing was sent: no transaction to end
+            return
+        self._send([("COMMIT", None, False)])
+
+
+class PostgresRunner:
+    """Runs each unit of work on a pool thread with a pooled connection."""
+
+    def __init__(self, dialect: PostgresDialect, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+        self.dialect = dialect
+        self._pool = pool
+        self._executor = ThreadPoolExecutor(pool.max_size, thread_name_prefix="pc-postgres")
+        self._closed = False
+
+    async def write(self, work: Callable[[Tx], T]) -> T:
+        return await self._submit(work, True)
+
+    async def read(self, work: Callable[[Tx], T]) -> T:
+        return await self._submit(work, False)
+
+    async def _submit(self, work: Callable[[Tx], T], write: bool) -> T:
+        if self._closed:
+            raise Unavailable("the PostgreSQL store is closed")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._run, work, write
+        )
+
+    def _run(self, work: Callable[[Tx], T], write: bool) -> T:
+        try:
+            with self._pool.connection(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
+                if not write:
+                    return work(Tx(connection.cursor(), self.dialect))
+                tx = PipelinedTx(connection, self.dialect)
+                try:
+                    result = work(tx)
+                except BaseException:
+                    _roll_back(connection)
+                    raise
+                try:
+                    tx.commit()
+                except psycopg.Error as exc:
+                    _roll_back(connection)
+                    raise self.dialect.translate_error(exc, committing=True) from exc
+                return result
+        except PersistenceError:
+            raise
+        except BaseException as exc:
+            if self.dialect.is_driver_error(exc):
+                raise self.dialect.translate_error(exc) from exc
+            raise
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._pool.close()
+
+
+def _roll_back(connection: psycopg.Connection[Any]) -> None:
+    # The original error is the one worth reporting; a broken connection is discarded by the
+    # pool when it comes back.
+    if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            connection.execute("ROLLBACK")
+
+
+def connection_info(sql: SqlConfig) -> tuple[str, str]:
+    """``(conninfo, description)``: the libpq connection string and a description of the
+    target that never contains the password."""
+    host, port = "127.0.0.1", DEFAULT_PORT
+    if sql.connect_addr:
+        head, sep, tail = sql.connect_addr.rpartition(":")
+        if sep and tail.isdigit():
+            host, port = head or host, int(tail)
+        else:
+            host = sql.connect_addr
+        host = host.strip("[]")
+    params: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "dbname": sql.database_name,
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "application_name": "persistence-cassandra",
+    }
+    if sql.user:
+        params["user"] = sql.user
+    if sql.password is not None:
+        params["password"] = sql.password.get_secret_value()
+    tls = sql.tls
+    if tls.enabled:
+        params["sslmode"] = (
+            "verify-full" if tls.enable_host_verification and tls.ca_file else "require"
+        )
+        for key, value in (
+            ("sslrootcert", tls.ca_file),
+            ("sslcert", tls.cert_file),
+            ("sslkey", tls.key_file),
+        ):
+            if value:
+                params[key] = value
+    params.update(sql.connect_attributes)
+    try:
+        conninfo = pg_conninfo.make_conninfo(**params)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"sql: invalid PostgreSQL connection settings: {exc}") from None
+    user = f"{sql.user}@" if sql.user else ""
+    return conninfo, f"postgres {user}{host}:{port}/{sql.database_name}"
+
+
+def _configure(connection: psycopg.Connection[Any]) -> None:
+    # More than psycopg's default 100 so the stores' statements stay prepared server-side.
+    connection.prepared_max = 512
+
+
+def _probe(conninfo: str) -> str:
+    """Connect once outside the pool, so that a wrong address or password surfaces as the
+    server's own error rather than as a pool timeout; returns the server version."""
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        return connection.info.parameter_status("server_version") or "unknown"
+
+
+class PostgresBackend:
+    name = "postgres"
+
+    async def open(self, config: DatastoreConfig, options: OpenOptions) -> StoreBundle:
+        sql = _postgres_config(config)
+        conninfo, description = connection_info(sql)
+        dialect = PostgresDialect()
+        try:
+            version = await asyncio.to_thread(_probe, conninfo)
+        except psycopg.Error as exc:
+            raise dialect.translate_error(exc) from exc
+        pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            conninfo,
+            min_size=sql.max_conns,
+            max_size=sql.max_conns,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            open=False,
+            name="persistence-cassandra",
+        )
+        try:
+            await asyncio.to_thread(pool.open, wait=True, timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except psycopg_pool.PoolTimeout as exc:
+            await asyncio.to_thread(pool.close)
+            raise dialect.translate_error(exc) from exc
+        runner = PostgresRunner(dialect, pool)
+        return await open_sql_bundle(
+            runner,
+            options=options,
+            db_name=sql.database_name,
+            description=description,
+            capabilities=Capabilities(),
+            server_version=f"PostgreSQL {version}",
+        )
+
+
+def _postgres_config(config: DatastoreConfig) -> SqlConfig:
+    if config.sql is None or config.sql.dialect != "postgres":
+        raise ConfigError(
+            "the postgres backend needs an 'sql:' datastore with pluginName postgres, "
+            "postgres12 or postgresql"
+        )
+    return config.sql
+
+
+BACKEND = PostgresBackend()

@@ -1,0 +1,224 @@
+"""The embedded SQLite backend (``pluginName: sqlite``): a file, or ``:memory:``.
+
+A file runs in WAL mode, so readers never wait for the writer; writes take the database lock
+up front (``BEGIN IMMEDIATE``) and a busy timeout rides out other processes' writes. How units
+of work reach the connections (one writer thread with group commit, reader threads) is
+:mod:`~persistence_cassandra.backends.sql.sqlite_runner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from persistence_cassandra.backends.sql.bundle import open_sql_bundle
+from persistence_cassandra.backends.sql.dialect import SqlDialect
+from persistence_cassandra.backends.sql.schema_loader import EXPECTED_SCHEMA_VERSION
+from persistence_cassandra.backends.sql.sqlite_runner import SqliteRunner
+from persistence_cassandra.config import DatastoreConfig, SqlConfig
+from persistence_cassandra.errors import (
+    ConditionFailed,
+    ConfigError,
+    InvalidRequest,
+    PersistenceError,
+    SchemaVersionMismatch,
+    Unavailable,
+)
+from persistence_cassandra.factory import OpenOptions
+from persistence_cassandra.stores import Capabilities, StoreBundle
+
+__all__ = ["BACKEND", "SqliteBackend", "SqliteDialect", "connection_factory"]
+
+
+MEMORY = ":memory:"
+DEFAULT_PRAGMAS: dict[str, str] = {
+    "journal_mode": "WAL",
+    # FULL: a transaction acknowledged as committed survives power loss, as a durable
+    # execution store must promise. NORMAL (faster, may lose the last commits on power loss,
+    # never corrupts) can be chosen with connectAttributes.
+    "synchronous": "FULL",
+    "busy_timeout": "10000",
+    "foreign_keys": "OFF",
+}
+# connectAttributes keys that are SQLite URI parameters; every other key is a pragma.
+_URI_PARAMETERS = frozenset({"cache", "immutable", "mode", "modeof", "nolock", "psow", "vfs"})
+_PRAGMA_NAME = re.compile(r"[a-z_]+")
+_PRAGMA_VALUE = re.compile(r"[A-Za-z0-9_.\-]+")
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_TRANSIENT = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_INTERRUPT,
+    }
+)
+_DUPLICATE_KEY = frozenset({sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE})
+
+
+class SqliteDialect(SqlDialect):
+    name = "sqlite"
+    # No row locks: BEGIN IMMEDIATE takes the database write lock up front, which serializes
+    # writers and so gives every row the guarantee FOR SHARE / FOR UPDATE give elsewhere.
+    lock_shared = ""
+    lock_exclusive = ""
+    begin_write = "BEGIN IMMEDIATE"
+    schema_dir_name = "sqlite"
+    table_exists_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    version_tables_ddl = (
+        "CREATE TABLE IF NOT EXISTS schema_version (version_partition INTEGER NOT NULL, "
+        "db_name TEXT NOT NULL, creation_time TEXT, curr_version TEXT, "
+        "min_compatible_version TEXT, PRIMARY KEY (version_partition, db_name))",
+        "CREATE TABLE IF NOT EXISTS schema_update_history (version_partition INTEGER NOT NULL, "
+        "year INTEGER NOT NULL, month INTEGER NOT NULL, update_time TEXT NOT NULL, "
+        "description TEXT, manifest_md5 TEXT, new_version TEXT, old_version TEXT, "
+        "PRIMARY KEY (version_partition, year, month, update_time))",
+    )
+
+    def is_duplicate_key(self, exc: BaseException) -> bool:
+        return (
+            isinstance(exc, sqlite3.IntegrityError)
+            and getattr(exc, "sqlite_errorcode", None) in _DUPLICATE_KEY
+        )
+
+    def is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.Error | sqlite3.Warning)
+
+    def translate_error(self, exc: BaseException, *, committing: bool = False) -> PersistenceError:
+        # SQLite rolls a failed COMMIT back (or leaves it open to roll back), so unlike a
+        # networked database a failed commit never has an unknown outcome: ``committing``
+        # changes nothing here.
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = None if code is None else code & 0xFF
+        detail = f"sqlite: {exc}"
+        if self.is_duplicate_key(exc):
+            return ConditionFailed(f"duplicate key ({detail})")
+        if isinstance(exc, sqlite3.IntegrityError):
+            return InvalidRequest(detail)
+        if primary in _BUSY:
+            return Unavailable(f"database is locked by another writer ({detail})")
+        if primary == sqlite3.SQLITE_TOOBIG:
+            return InvalidRequest(detail)
+        if primary in _TRANSIENT:
+            return Unavailable(detail)
+        if isinstance(exc, sqlite3.DataError | sqlite3.InterfaceError | sqlite3.NotSupportedError):
+            return InvalidRequest(detail)
+        if isinstance(exc, sqlite3.ProgrammingError):
+            # What the driver raises for use of a closed connection, i.e. a closed store.
+            return Unavailable(detail)
+        if isinstance(exc, sqlite3.OperationalError | sqlite3.InternalError) and primary is None:
+            return Unavailable(detail)
+        return PersistenceError(detail)
+
+
+def _split_attributes(attributes: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    uri: dict[str, str] = {}
+    pragmas = dict(DEFAULT_PRAGMAS)
+    for name, value in attributes.items():
+        key = name.lower()
+        if key in _URI_PARAMETERS:
+            uri[key] = value
+            continue
+        if not _PRAGMA_NAME.fullmatch(key) or not _PRAGMA_VALUE.fullmatch(str(value)):
+            raise ConfigError(f"sql.connectAttributes: invalid SQLite pragma {name}={value!r}")
+        pragmas[key] = str(value)
+    return uri, pragmas
+
+
+def connection_factory(
+    database: str, attributes: dict[str, str], *, must_exist: bool
+) -> Callable[[], sqlite3.Connection]:
+    """A function opening one configured connection to ``database``."""
+    uri_parameters, pragmas = _split_attributes(attributes)
+    memory = database == MEMORY
+    if memory:
+        pragmas.pop("journal_mode")  # an in-memory database has no WAL
+    if must_exist and not memory:
+        uri_parameters.setdefault("mode", "rw")
+    if memory and not uri_parameters:
+        target, uri = MEMORY, False
+    else:
+        path = MEMORY if memory else quote(str(Path(database).expanduser().resolve()))
+        query = "&".join(f"{k}={quote(v)}" for k, v in uri_parameters.items())
+        target, uri = f"file:{path}" + (f"?{query}" if query else ""), True
+    try:
+        busy_seconds = int(pragmas["busy_timeout"]) / 1000
+    except ValueError:
+        raise ConfigError("sql.connectAttributes: busy_timeout must be milliseconds") from None
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            target,
+            uri=uri,
+            timeout=busy_seconds,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # used by one thread at a time, closed by another
+            cached_statements=256,
+        )
+        for name, value in pragmas.items():
+            connection.execute(f"PRAGMA {name} = {value}")
+        return connection
+
+    return connect
+
+
+class SqliteBackend:
+    name = "sqlite"
+
+    async def open(self, config: DatastoreConfig, options: OpenOptions) -> StoreBundle:
+        sql = _sqlite_config(config)
+        memory = sql.database_name == MEMORY
+        description = await asyncio.to_thread(
+            _prepare_file, sql.database_name, create=options.create_schema
+        )
+        connect = connection_factory(
+            sql.database_name, sql.connect_attributes, must_exist=not options.create_schema
+        )
+        readers = 0 if memory else max(1, min(4, sql.max_conns - 1))
+        runner = SqliteRunner(SqliteDialect(), connect, readers)
+        await runner.start()
+        return await open_sql_bundle(
+            runner,
+            options=options,
+            db_name="main",
+            description=description,
+            capabilities=Capabilities(concurrent_writers=not memory),
+            server_version=f"SQLite {sqlite3.sqlite_version}",
+        )
+
+
+def _prepare_file(database: str, *, create: bool) -> str:
+    """The store's description; creates the file's directory when the schema is to be
+    created, and refuses a missing file otherwise (rather than silently creating an empty
+    database)."""
+    if database == MEMORY:
+        return "sqlite :memory:"
+    path = Path(database).expanduser().resolve()
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise SchemaVersionMismatch(
+            f"SQLite database {path} does not exist; open it with schema creation "
+            "(the embedded default does) or run `persistence-cassandra schema setup-schema ...`",
+            actual=None,
+            expected=EXPECTED_SCHEMA_VERSION,
+        )
+    return f"sqlite {path}"
+
+
+def _sqlite_config(config: DatastoreConfig) -> SqlConfig:
+    if config.sql is None or config.sql.dialect != "sqlite":
+        raise ConfigError("the sqlite backend needs an 'sql:' datastore with pluginName sqlite")
+    return config.sql
+
+
+BACKEND = SqliteBackend()

@@ -1,0 +1,240 @@
+"""Runs SQLite units of work: one writer thread with group commit, and reader threads.
+
+sqlite3 connections are not thread-safe and SQLite admits one writer at a time, so one
+dedicated thread owns the write connection. Each COMMIT in ``synchronous=FULL`` costs an
+fsync, which would cap writes at the disk's flush rate; so the writer takes every unit of work
+queued when it becomes free (up to :data:`MAX_GROUP`) and runs them in one transaction, each
+inside its own SAVEPOINT, with one COMMIT for the group:
+
+* a unit that raises is rolled back to its savepoint alone; the others still commit;
+* units run one after another, so each sees the writes of those before it, exactly as if they
+  had committed one by one in that order;
+* no outcome is reported before the COMMIT succeeds, and if the COMMIT (or the transaction)
+  fails, every unit of the group gets that failure, including those that had raised a
+  condition failure after seeing an earlier unit's write that is now gone.
+
+A lone unit runs without a savepoint. In file mode (WAL) reads go to reader threads with their
+own connections and never wait for the writer; an in-memory database exists only on the write
+connection, so there reads are units of the writer too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from persistence_cassandra.backends.sql.dialect import SqlDialect
+from persistence_cassandra.backends.sql.transaction import Tx
+from persistence_cassandra.errors import Unavailable
+
+__all__ = ["MAX_GROUP", "SqliteRunner"]
+
+T = TypeVar("T")
+
+MAX_GROUP = 64
+"""Most units committed together: bounds how long one group holds the write lock."""
+
+
+@dataclass(slots=True)
+class _Unit:
+    work: Callable[[Tx], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the caller was cancelled; the outcome has nobody to go to
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class SqliteRunner:
+    """The :class:`~persistence_cassandra.backends.sql.transaction.TransactionRunner` of
+    SQLite."""
+
+    def __init__(
+        self, dialect: SqlDialect, connect: Callable[[], sqlite3.Connection], readers: int
+    ) -> None:
+        self.dialect = dialect
+        self._connect = connect
+        self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = (
+            ThreadPoolExecutor(readers, thread_name_prefix="pc-sqlite-reader") if readers else None
+        )
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the writer thread, which opens the write connection (an in-memory database
+        lives and dies with it)."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._writer = threading.Thread(
+            target=self._writer_main, args=(loop, ready), name="pc-sqlite-writer", daemon=True
+        )
+        self._writer.start()
+        try:
+            await ready
+        except BaseException:
+            self._closed = True
+            await asyncio.to_thread(self._shutdown)
+            raise
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)  # after every unit already queued: those still complete
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        if self._writer is not None:
+            self._writer.join()
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+
+    def _open(self) -> sqlite3.Connection:
+        connection = self._connect()
+        with self._connections_lock:
+            self._connections.append(connection)
+        return connection
+
+    # ------------------------------------------------------------------ the runner API
+
+    async def write(self, work: Callable[[Tx], T]) -> T:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Unit(work, future, loop))
+        return await future
+
+    async def read(self, work: Callable[[Tx], T]) -> T:
+        if self._readers is None:
+            return await self.write(work)
+        self._check_open()
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, work)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Unavailable("the SQLite store is closed")
+
+    # ------------------------------------------------------------------ reader threads
+
+    def _run_read(self, work: Callable[[Tx], T]) -> T:
+        try:
+            connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._open()
+                self._local.connection = connection
+            cursor = connection.cursor()
+            try:
+                return work(Tx(cursor, self.dialect))
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:
+            raise self.dialect.translate_error(exc) from exc
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            connection = self._open()
+        except BaseException as exc:
+            error = self._failure(exc)
+            loop.call_soon_threadsafe(_settle, ready, False, error)
+            return
+        loop.call_soon_threadsafe(_settle, ready, True, None)
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is _STOP:
+                    stopping = True
+                    break
+                group.append(queued)
+            units = [unit for unit in group if isinstance(unit, _Unit)]
+            try:
+                outcomes = self._commit_group(connection, units)
+            except BaseException as exc:  # a bug must not leave callers waiting forever
+                outcomes = [(False, exc)] * len(units)
+            for unit, (ok, value) in zip(units, outcomes, strict=True):
+                with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+                    unit.loop.call_soon_threadsafe(_settle, unit.future, ok, value)
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        if self.dialect.is_driver_error(exc):
+            translated = self.dialect.translate_error(exc)
+            translated.__cause__ = exc
+            return translated
+        return exc
+
+    def _commit_group(
+        self, connection: sqlite3.Connection, units: list[_Unit]
+    ) -> list[tuple[bool, Any]]:
+        cursor = connection.cursor()
+        tx = Tx(cursor, self.dialect)
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            cursor.execute(self.dialect.begin_write)
+            if len(units) == 1:
+                try:
+                    outcomes.append((True, units[0].work(tx)))
+                except BaseException as exc:
+                    outcomes.append((False, self._failure(exc)))
+            else:
+                for unit in units:
+                    outcomes.append(self._run_in_savepoint(cursor, tx, unit))
+            if len(units) == 1 and not outcomes[0][0]:
+                cursor.execute("ROLLBACK")
+            else:
+                cursor.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # BEGIN, a savepoint or the COMMIT failed: nothing of the group is stored.
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    cursor.execute("ROLLBACK")
+            outcomes = [(False, self._failure(exc)) for _ in units]
+        finally:
+            cursor.close()
+        return outcomes
+
+    def _run_in_savepoint(self, cursor: sqlite3.Cursor, tx: Tx, unit: _Unit) -> tuple[bool, Any]:
+        cursor.execute("SAVEPOINT unit")
+        try:
+            result = unit.work(tx)
+        except BaseException as exc:
+            # If the error already ended the transaction, this raises and fails the group.
+            cursor.execute("ROLLBACK TO unit")
+            cursor.execute("RELEASE unit")
+            return False, self._failure(exc)
+        cursor.execute("RELEASE unit")
+        return True, result
