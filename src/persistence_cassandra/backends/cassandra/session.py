@@ -1,0 +1,439 @@
+"""One shared driver session per store bundle, bridged to asyncio.
+
+Everything the stores send goes through :class:`CassandraSession`, which keeps four promises:
+
+* **The event loop never blocks on the network.** Requests use the driver's
+  ``execute_async``; its ``ResponseFuture`` callbacks (run on the driver's I/O thread) complete
+  an ``asyncio.Future`` through ``loop.call_soon_threadsafe``. The few blocking driver calls
+  (connect, prepare, ``USE``, shutdown) run in the default executor.
+* **Each statement is prepared once per session** and cached by its CQL text.
+* **Consistency comes from one configurable pair**: ``LOCAL_QUORUM`` for reads and writes and
+  ``LOCAL_SERIAL`` for the Paxos phase by default, from ``consistency.default``.
+* **Writes are never retried by the driver.** A retried lightweight transaction whose first
+  attempt did apply would fail its condition against its own write and be reported as a clean
+  conflict. The driver's retry policy therefore only runs for reads; a failed write reaches
+  :func:`~persistence_cassandra.backends.cassandra.errors.translate_error`, which decides
+  between ``Unavailable`` (not applied) and ``Timeout(may_have_committed=True)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import os
+import ssl
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cassandra import ConsistencyLevel, ProtocolVersion
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    ResponseFuture,
+    Session,
+)
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    FallthroughRetryPolicy,
+    LoadBalancingPolicy,
+    RetryPolicy,
+    TokenAwarePolicy,
+    WhiteListRoundRobinPolicy,
+)
+from cassandra.query import (
+    BatchStatement,
+    BatchType,
+    PreparedStatement,
+    SimpleStatement,
+    Statement,
+    dict_factory,
+)
+from pydantic import SecretStr
+
+from persistence_cassandra import errors
+from persistence_cassandra.backends.cassandra.errors import translate_error
+from persistence_cassandra.config import CassandraConfig, TLSConfig
+from persistence_cassandra.errors import ConfigError
+
+__all__ = [
+    "CassandraSession",
+    "QueryResult",
+    "Row",
+    "StatementSpec",
+    "build_cluster",
+    "ssl_context_for",
+]
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+StatementSpec = tuple[str, Sequence[object]]
+"""A CQL text (prepared on first use) and the values bound to its ``?`` markers."""
+
+T = TypeVar("T")
+
+READ_PROFILE = "persistence-read"
+WRITE_PROFILE = "persistence-write"
+SCHEMA_PROFILE = "persistence-schema"
+
+DEFAULT_PROTOCOL_VERSION = 5
+"""Cassandra 4.0+ speaks v5; pinning it avoids the driver's noisy downgrade negotiation."""
+ASTRA_PROTOCOL_VERSION = 4
+SCHEMA_TIMEOUT_SECONDS = 60.0
+"""DDL waits for schema agreement, which is far slower than a data request."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """The rows of one page (as dicts) and the driver's paging state for the next one."""
+
+    rows: list[Row]
+    paging_state: bytes | None = None
+
+    @property
+    def applied(self) -> bool:
+        """For a conditional statement or batch: whether it was applied."""
+        return bool(self.rows and self.rows[0].get("[applied]", False))
+
+    @property
+    def next_page_token(self) -> bytes:
+        return self.paging_state or b""
+
+    def first(self) -> Row | None:
+        return self.rows[0] if self.rows else None
+
+
+def _consistency(name: str) -> int:
+    value: int = getattr(ConsistencyLevel, name.upper())
+    return value
+
+
+def _inline_pem(secret: SecretStr) -> str:
+    """Inline certificate data: PEM text, or base64 of it as Temporal's ``certData`` is."""
+    value = secret.get_secret_value().strip()
+    if value.startswith("-----BEGIN"):
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ConfigError("cassandra.tls: inline data is neither PEM nor base64 PEM") from None
+
+
+@contextlib.contextmanager
+def _pem_files(tls: TLSConfig) -> Iterator[tuple[str | None, str | None]]:
+    """Client certificate and key paths; inline data goes to private temporary files (removed
+    right after loading) because ``SSLContext.load_cert_chain`` only reads files."""
+    created: list[str] = []
+
+    def materialize(secret: SecretStr) -> str:
+        handle, path = tempfile.mkstemp(prefix="pc-tls-", suffix=".pem")
+        created.append(path)
+        with os.fdopen(handle, "w", encoding="ascii") as out:
+            out.write(_inline_pem(secret))
+        return path
+
+    try:
+        cert = tls.cert_file or (materialize(tls.cert_data) if tls.cert_data else None)
+        key = tls.key_file or (materialize(tls.key_data) if tls.key_data else None)
+        yield cert, key
+    finally:
+        for path in created:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def ssl_context_for(tls: TLSConfig) -> ssl.SSLContext | None:
+    """The client TLS context for ``tls`` (``None`` when TLS is off)."""
+    if not tls.enabled:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.enable_host_verification:
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        if tls.ca_file or tls.ca_data:
+            context.load_verify_locations(
+                cafile=tls.ca_file, cadata=_inline_pem(tls.ca_data) if tls.ca_data else None
+            )
+        else:
+            context.load_default_certs()
+    else:
+        # Temporal's enableHostVerification=false skips certificate checks entirely.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    with _pem_files(tls) as (cert, key):
+        if cert:
+            context.load_cert_chain(certfile=cert, keyfile=key)
+    return context
+
+
+def _load_balancing(config: CassandraConfig) -> LoadBalancingPolicy:
+    if config.disable_initial_host_lookup and config.astra is None:
+        # Like gocql's DisableInitialHostLookup: only the configured hosts are ever asked,
+        # whatever the cluster advertises (for NAT, proxies and tunnels).
+        child: LoadBalancingPolicy = WhiteListRoundRobinPolicy(config.host_list)
+    else:
+        child = DCAwareRoundRobinPolicy(local_dc=config.datacenter)
+    return TokenAwarePolicy(child)
+
+
+def _profile(
+    config: CassandraConfig, retry_policy: RetryPolicy, timeout: float
+) -> ExecutionProfile:
+    consistency = config.consistency.default
+    return ExecutionProfile(
+        load_balancing_policy=_load_balancing(config),
+        retry_policy=retry_policy,
+        consistency_level=_consistency(consistency.consistency),
+        serial_consistency_level=_consistency(consistency.serial_consistency),
+        request_timeout=timeout,
+        row_factory=dict_factory,
+    )
+
+
+def build_cluster(config: CassandraConfig) -> Cluster:
+    """The driver ``Cluster`` for ``config`` (not connected yet). Blocking: may resolve names."""
+    profiles = {
+        READ_PROFILE: _profile(config, RetryPolicy(), config.timeout),
+        WRITE_PROFILE: _profile(config, FallthroughRetryPolicy(), config.timeout),
+        SCHEMA_PROFILE: _profile(
+            config, FallthroughRetryPolicy(), max(config.timeout, SCHEMA_TIMEOUT_SECONDS)
+        ),
+    }
+    # The default profile only serves the driver's own statements (``USE`` on every
+    # connection); a deliberately tiny request timeout must not break those.
+    profiles[EXEC_PROFILE_DEFAULT] = _profile(
+        config, RetryPolicy(), max(config.timeout, config.connect_timeout)
+    )
+    common: dict[str, Any] = {
+        "execution_profiles": profiles,
+        "connect_timeout": config.connect_timeout,
+        "control_connection_timeout": config.connect_timeout,
+    }
+    if config.astra is not None:
+        return Cluster(
+            cloud={
+                "secure_connect_bundle": config.astra.secure_connect_bundle,
+                "connect_timeout": config.connect_timeout,
+            },
+            auth_provider=PlainTextAuthProvider("token", config.astra.token.get_secret_value()),
+            protocol_version=config.protocol_version or ASTRA_PROTOCOL_VERSION,
+            **common,
+        )
+    if config.user is not None:
+        password = config.password.get_secret_value() if config.password else ""
+        common["auth_provider"] = PlainTextAuthProvider(config.user, password)
+    context = ssl_context_for(config.tls)
+    if context is not None:
+        common["ssl_context"] = context
+        if config.tls.server_name:
+            common["ssl_options"] = {"server_hostname": config.tls.server_name}
+    # maxConns has no driver equivalent: from protocol v3 on the driver keeps one multiplexed
+    # connection per host (up to 32k requests in flight on it).
+    return Cluster(
+        contact_points=config.host_list,
+        port=config.port,
+        protocol_version=config.protocol_version or DEFAULT_PROTOCOL_VERSION,
+        **common,
+    )
+
+
+def _settle(waiter: asyncio.Future[T], value: T | None, error: BaseException | None) -> None:
+    if waiter.done():  # the awaiting task was cancelled
+        return
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(value)  # type: ignore[arg-type]
+
+
+class CassandraSession:
+    """The driver session shared by every store of a bundle."""
+
+    def __init__(self, cluster: Cluster, session: Session, *, target: str) -> None:
+        self._cluster = cluster
+        self._session = session
+        self._prepared: dict[str, PreparedStatement] = {}
+        self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
+        self._target = target
+        self.keyspace: str | None = None
+
+    @classmethod
+    async def connect(cls, config: CassandraConfig) -> CassandraSession:
+        """Connect to the cluster (no keyspace yet; see :meth:`use_keyspace`)."""
+        try:
+            cluster = await _in_thread(lambda: build_cluster(config))
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            # Unreadable TLS files, unresolvable whitelisted hosts, a bad bundle path...
+            raise ConfigError(f"cassandra: cannot set up the connection: {exc}") from exc
+
+        def blocking_connect() -> Session:
+            try:
+                return cluster.connect()
+            except BaseException:
+                cluster.shutdown()
+                raise
+
+        try:
+            session = await _in_thread(blocking_connect)
+        except Exception as exc:
+            raise translate_error(exc, is_write=False) from exc
+        if config.astra is not None:
+            target = f"Astra DB ({os.path.basename(config.astra.secure_connect_bundle)})"
+        else:
+            target = f"{config.hosts}:{config.port}"
+        return cls(cluster, session, target=target)
+
+    @property
+    def description(self) -> str:
+        """Hosts (or Astra bundle) and keyspace; never credentials."""
+        keyspace = f" keyspace {self.keyspace}" if self.keyspace else ""
+        return f"cassandra {self._target}{keyspace}"
+
+    @property
+    def protocol_version(self) -> int:
+        version: int = self._cluster.protocol_version
+        return version
+
+    @property
+    def _per_statement_keyspace(self) -> bool:
+        # Protocol v5 names the keyspace in each PREPARE/QUERY; Cassandra 5 warns about `USE`
+        # combined with prepared statements. Protocol v4 (Astra DB) has only `USE`.
+        uses_flag: bool = ProtocolVersion.uses_keyspace_flag(self.protocol_version)
+        return uses_flag
+
+    async def use_keyspace(self, keyspace: str) -> None:
+        """Make ``keyspace`` the keyspace of the stores' (unqualified) CQL."""
+        if not self._per_statement_keyspace:
+            try:
+                await _in_thread(lambda: self._session.set_keyspace(keyspace))
+            except Exception as exc:
+                raise translate_error(exc, is_write=False) from exc
+        self.keyspace = keyspace
+        self._prepared.clear()  # prepared for the previous keyspace
+
+    async def prepare(self, cql: str) -> PreparedStatement:
+        """The prepared statement for ``cql``, prepared on first use only."""
+        prepared = self._prepared.get(cql)
+        if prepared is not None:
+            return prepared
+        pending = self._preparing.get(cql)
+        if pending is None:
+            pending = asyncio.ensure_future(self._prepare_once(cql))
+            self._preparing[cql] = pending
+        return await asyncio.shield(pending)
+
+    async def _prepare_once(self, cql: str) -> PreparedStatement:
+        try:
+            keyspace = self.keyspace if self._per_statement_keyspace else None
+            prepared: PreparedStatement = await _in_thread(
+                lambda: self._session.prepare(cql, keyspace=keyspace)
+            )
+        except Exception as exc:
+            raise translate_error(exc, is_write=False) from exc
+        finally:
+            self._preparing.pop(cql, None)
+        self._prepared[cql] = prepared
+        return prepared
+
+    async def _bind(self, cql: str, params: Sequence[object]) -> Statement:
+        prepared = await self.prepare(cql)
+        try:
+            return prepared.bind(params)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
+
+    async def read(
+        self,
+        cql: str,
+        params: Sequence[object] = (),
+        *,
+        page_size: int | None = None,
+        paging_state: bytes | None = None,
+    ) -> QueryResult:
+        """One page of a query (all rows when ``page_size`` is None and results are small)."""
+        statement = await self._bind(cql, params)
+        statement.is_idempotent = True
+        if page_size is not None:
+            if page_size <= 0:
+                raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
+            statement.fetch_size = page_size
+        return await self._execute(
+            statement, profile=READ_PROFILE, is_write=False, paging_state=paging_state or None
+        )
+
+    async def write(self, cql: str, params: Sequence[object] = ()) -> QueryResult:
+        """One write; for a conditional statement check :attr:`QueryResult.applied`."""
+        statement = await self._bind(cql, params)
+        return await self._execute(statement, profile=WRITE_PROFILE, is_write=True)
+
+    async def write_batch(self, statements: Sequence[StatementSpec]) -> QueryResult:
+        """One logged batch; conditional when any statement has an ``IF``."""
+        batch = BatchStatement(batch_type=BatchType.LOGGED)
+        for cql, params in statements:
+            batch.add(await self._bind(cql, params))
+        return await self._execute(batch, profile=WRITE_PROFILE, is_write=True)
+
+    async def execute_schema(self, cql: str) -> None:
+        """A DDL statement, unprepared; returns once the cluster agrees on the schema."""
+        keyspace = self.keyspace if self._per_statement_keyspace else None
+        await self._execute(
+            SimpleStatement(cql, keyspace=keyspace), profile=SCHEMA_PROFILE, is_write=True
+        )
+
+    async def _execute(
+        self,
+        statement: Statement,
+        *,
+        profile: str,
+        is_write: bool,
+        paging_state: bytes | None = None,
+    ) -> QueryResult:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[QueryResult] = loop.create_future()
+        try:
+            response: ResponseFuture = self._session.execute_async(
+                statement, execution_profile=profile, paging_state=paging_state
+            )
+        except Exception as exc:
+            raise translate_error(exc, is_write=is_write) from exc
+
+        def deliver(result: QueryResult | None, error: BaseException | None) -> None:
+            # Runs on a driver thread; the loop may already be closed at interpreter exit.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, waiter, result, error)
+
+        def on_success(_rows: object) -> None:
+            try:
+                page = response.result()  # already complete: does not block
+                result = QueryResult(list(page.current_rows), page.paging_state)
+            except BaseException as exc:
+                deliver(None, exc)
+                return
+            deliver(result, None)
+
+        def on_error(exc: BaseException) -> None:
+            deliver(None, exc)
+
+        response.add_callbacks(on_success, on_error)
+        try:
+            return await waiter
+        except errors.PersistenceError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, is_write=is_write) from exc
+
+    async def close(self) -> None:
+        """Shut the cluster connection down (idempotent)."""
+        if not self._cluster.is_shutdown:
+            await _in_thread(self._cluster.shutdown)
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(None, call)

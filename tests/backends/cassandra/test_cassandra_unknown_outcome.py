@@ -1,0 +1,121 @@
+"""Lightweight transactions whose outcome is unknown surface as ``Timeout(may_have_committed=
+True)``, never as success or as a clean conflict: a tiny client request timeout, and a node
+paused with SIGSTOP while the request is in flight (it then applies the write after the client
+gave up).
+
+A server-side CAS timeout (``WriteTimeout`` with write type CAS, or error 0x1700 on protocol
+v5) could not be provoked reliably on one node: a few hundred concurrent LWTs on one partition
+queue up on the node's threads instead of timing out. Its translation is covered by
+``test_cassandra_errors.py`` with the driver's own exception objects."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import cassandra
+import pytest
+from cassandra_test_support import Endpoint, create_run, make_config, new_shard, update_request
+
+from persistence_cassandra import errors
+from persistence_cassandra.factory import OpenOptions, open_store_bundle
+from persistence_cassandra.records import DataBlob
+from persistence_cassandra.stores import StoreBundle
+from persistence_cassandra.testing.builders import execution_key
+
+
+async def _open(endpoint: Endpoint, keyspace: str, request_timeout: float) -> StoreBundle:
+    return await open_store_bundle(
+        make_config(endpoint, keyspace, timeout=request_timeout),
+        options=OpenOptions(verify_schema=False),
+    )
+
+
+@pytest.fixture
+async def hasty(cassandra_endpoint: Endpoint, keyspace: str) -> AsyncIterator[StoreBundle]:
+    """A bundle whose requests time out in the client after 0.1 ms."""
+    opened = await _open(cassandra_endpoint, keyspace, request_timeout=0.0001)
+    yield opened
+    await opened.close()
+
+
+async def test_a_client_side_timeout_of_an_lwt_may_have_committed(
+    bundle: StoreBundle, hasty: StoreBundle
+) -> None:
+    shard = await new_shard(bundle)
+    key = execution_key()
+    await create_run(bundle, shard, 1, key)
+    with pytest.raises(errors.Timeout) as caught:
+        await hasty.execution.update_workflow_execution(update_request(shard, 1, key, 2))
+    assert caught.value.may_have_committed is True
+    assert isinstance(caught.value.__cause__, cassandra.OperationTimedOut)
+
+    # Reads that time out changed nothing.
+    read_timeouts = []
+    for _ in range(20):
+        try:
+            await hasty.execution.get_workflow_execution(shard, key)
+        except errors.Timeout as timeout:
+            read_timeouts.append(timeout)
+    assert read_timeouts and all(not t.may_have_committed for t in read_timeouts)
+
+    # What the owner does next: take a new lease (the fence settles any in-flight write) and
+    # re-read. The write may or may not have applied; after the fence it can no longer change.
+    await bundle.shard.update_shard(shard, 2, DataBlob(b"re-acquired"), 1)
+    settled = await bundle.execution.get_workflow_execution(shard, key)
+    assert settled.db_record_version in (1, 2)
+    await asyncio.sleep(0.3)
+    assert (await bundle.execution.get_workflow_execution(shard, key)) == settled
+
+
+def _listening_pid(port: int) -> int:
+    """The local process listening on 127.0.0.1:``port`` (found through /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{inode}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    pytest.fail(f"no local process listens on port {port}: this test pauses a local node")
+
+
+async def test_an_lwt_in_flight_while_the_node_is_paused_may_have_committed(
+    cassandra_endpoint: Endpoint, keyspace: str, bundle: StoreBundle
+) -> None:
+    pid = _listening_pid(cassandra_endpoint[1])
+    slow = await _open(cassandra_endpoint, keyspace, request_timeout=0.5)
+    try:
+        shard = await new_shard(bundle)
+        key = execution_key()
+        await create_run(bundle, shard, 1, key)
+        await slow.execution.update_workflow_execution(update_request(shard, 1, key, 2))
+        # Paused for ~1.2 s only: the node is shared, and other clients wait 10 s by default.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(errors.Timeout) as caught:
+                await slow.execution.update_workflow_execution(update_request(shard, 1, key, 3))
+            await asyncio.sleep(0.6)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert caught.value.may_have_committed is True
+    finally:
+        await slow.close()
+    # The request was already sent: once the node resumes it is typically applied, after
+    # the client gave up on it. That is exactly why the outcome was reported as unknown.
+    await bundle.shard.update_shard(shard, 2, DataBlob(b"re-acquired"), 1)
+    settled = await bundle.execution.get_workflow_execution(shard, key)
+    assert settled.db_record_version in (2, 3)
+    print(f"paused write applied after the timeout: {settled.db_record_version == 3}")
