@@ -1,0 +1,32 @@
+"""The exact command an operator should run next, for error messages."""
+
+from __future__ import annotations
+
+from persistence_cassandra.schema.admin import VersionReader
+
+__all__ = ["ASTRA_KEYSPACE_MESSAGE", "SCHEMA_DIRS", "bundled_schema_name", "suggest_command"]
+
+PROGRAM = "persistence-cassandra schema"
+
+ASTRA_KEYSPACE_MESSAGE = (
+    "Astra DB does not allow keyspace DDL: create or drop the keyspace in the Astra portal or "
+    "with the DevOps API (or `astra db create-keyspace`), then run setup-schema"
+)
+
+
+SCHEMA_DIRS = {"cassandra": "cassandra", "sqlite": "sqlite", "postgres": "postgresql"}
+"""Backend name → its directory under the top-level ``schema/``."""
+
+
+def bundled_schema_name(backend: str, name: str = "persistence") -> str:
+    """``--schema-name`` of a bundled set, e.g. ``cassandra/persistence``."""
+    return f"{SCHEMA_DIRS.get(backend, backend)}/{name}"
+
+
+def suggest_command(reader: VersionReader, arguments: str) -> str:
+    """``persistence-cassandra schema <target flags> <arguments>`` for ``reader``'s target."""
+    if reader.backend == "cassandra":
+        target = f"-k {reader.scope}"
+    else:
+        target = f"--plugin {reader.backend} --db {reader.scope}"
+    return f"{PROGRAM} {target} {arguments}"
