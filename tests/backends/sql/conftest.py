@@ -53,6 +53,15 @@ def postgres_database(postgres_params: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
+def fresh_postgres_database(postgres_params: dict[str, Any]) -> Any:
+    """An empty database of this test alone (no schema yet), dropped at the end."""
+    database = f"pc_sqltest_{uuid.uuid4().hex[:12]}"
+    _admin(postgres_params, "CREATE DATABASE {}", database)
+    yield database
+    _admin(postgres_params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", database)
+
+
+@pytest.fixture
 async def postgres_bundle(
     postgres_params: dict[str, Any], postgres_database: str
 ) -> AsyncIterator[StoreBundle]:

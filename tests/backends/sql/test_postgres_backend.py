@@ -135,9 +135,9 @@ async def test_concurrent_schema_creation_applies_each_version_once(
             await bundle.close()
         with psycopg.connect(**{**postgres_params, "dbname": name}) as connection:
             history = connection.execute(
-                "SELECT old_version, new_version FROM schema_update_history"
+                "SELECT old_version, new_version FROM schema_update_history ORDER BY update_time"
             ).fetchall()
-        assert history == [("0", EXPECTED_SCHEMA_VERSION)]
+        assert history == [("0", "0.0"), ("0.0", EXPECTED_SCHEMA_VERSION)]
     finally:
         _drop_database(postgres_params, name)
 

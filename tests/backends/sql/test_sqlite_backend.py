@@ -158,10 +158,15 @@ async def test_schema_is_created_once_and_reopening_keeps_data(tmp_path: Path) -
         await again.close()
     connection = sqlite3.connect(path)
     history = connection.execute(
-        "SELECT old_version, new_version, description FROM schema_update_history"
+        "SELECT old_version, new_version, description FROM schema_update_history "
+        "ORDER BY update_time"
     ).fetchall()
     connection.close()
-    assert history == [("0", "1.0", "initial version")]
+    # The engine's setup (0.0) then its update to the bundled version, each recorded once.
+    assert history == [
+        ("0", "0.0", "initial version"),
+        ("0.0", EXPECTED_SCHEMA_VERSION, "base version of the persistence schema"),
+    ]
 
 
 async def test_an_older_schema_is_refused_with_the_command_to_run(tmp_path: Path) -> None:

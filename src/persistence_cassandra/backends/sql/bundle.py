@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from persistence_cassandra.backends.sql.cluster_metadata_store import SqlClusterMetadataStore
 from persistence_cassandra.backends.sql.execution_store import SqlExecutionStore
 from persistence_cassandra.backends.sql.history_store import SqlHistoryStore
 from persistence_cassandra.backends.sql.metadata_store import SqlMetadataStore
-from persistence_cassandra.backends.sql.schema_loader import (
-    apply_pending_versions,
-    read_schema_version,
-    verify_schema_version,
-)
+from persistence_cassandra.backends.sql.schema_setup import SqlVersionReader, verify_schema_version
 from persistence_cassandra.backends.sql.shard_store import SqlShardStore
 from persistence_cassandra.backends.sql.task_store import SqlTaskStore
 from persistence_cassandra.backends.sql.transaction import TransactionRunner
@@ -24,25 +22,30 @@ async def open_sql_bundle(
     runner: TransactionRunner,
     *,
     options: OpenOptions,
-    db_name: str,
+    version_reader: SqlVersionReader,
+    create_schema: Callable[[], Awaitable[None]],
     description: str,
     capabilities: Capabilities,
     server_version: str,
 ) -> StoreBundle:
-    """Prepare the schema as ``options`` ask and return the stores. On failure the runner is
-    closed, so a failed open leaks no connection or thread."""
+    """Prepare the schema as ``options`` ask (``create_schema`` runs the schema engine over
+    the dialect's own connection) and return the stores. On failure the runner is closed, so a
+    failed open leaks no connection or thread."""
     try:
         if options.create_schema:
-            await apply_pending_versions(runner, db_name)
+            await create_schema()
         if options.verify_schema:
-            await verify_schema_version(runner, db_name, target=description)
+            await verify_schema_version(version_reader)
     except BaseException:
         await runner.close()
         raise
 
     async def server_info() -> dict[str, str]:
-        stored = await read_schema_version(runner, db_name)
-        return {"server_version": server_version, "schema_version": stored or "none"}
+        stored = await version_reader.read_version()
+        return {
+            "server_version": server_version,
+            "schema_version": stored.curr_version if stored is not None else "none",
+        }
 
     return StoreBundle(
         shard=SqlShardStore(runner),

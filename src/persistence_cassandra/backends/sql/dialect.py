@@ -9,9 +9,7 @@ into our error tree.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 from persistence_cassandra.errors import PersistenceError
 
@@ -35,19 +33,8 @@ class SqlDialect:
     begin_write: str = "BEGIN"
     """Statement that opens a read-write transaction."""
 
-    schema_dir_name: str = ""
-    """Directory of this database's schema files under the top-level ``schema/``."""
     table_exists_sql: str = ""
     """A query with one ``?`` (a table name) returning a row when that table exists."""
-    schema_lock_sql: str = ""
-    """Statement serializing concurrent schema appliers within a transaction (if needed)."""
-    version_tables_ddl: tuple[str, ...] = ()
-    """``CREATE TABLE IF NOT EXISTS`` of Temporal's ``schema_version`` and
-    ``schema_update_history`` tables in this database's types."""
-
-    def timestamp_param(self, value: datetime) -> Any:
-        """``value`` as a parameter for a timestamp column of the version tables."""
-        return value.isoformat()
 
     def sql(self, statement: str) -> str:
         """``statement`` with its ``?`` placeholders in this driver's style."""

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -32,7 +31,11 @@ from psycopg import conninfo as pg_conninfo
 
 from persistence_cassandra.backends.sql.bundle import open_sql_bundle
 from persistence_cassandra.backends.sql.dialect import SqlDialect
-from persistence_cassandra.backends.sql.schema_loader import EXPECTED_SCHEMA_VERSION
+from persistence_cassandra.backends.sql.schema_setup import (
+    EXPECTED_SCHEMA_VERSION,
+    SqlVersionReader,
+    ensure_bundled_schema,
+)
 from persistence_cassandra.backends.sql.transaction import Lookup, Row, Tx
 from persistence_cassandra.config import DatastoreConfig, SqlConfig
 from persistence_cassandra.errors import (
@@ -45,6 +48,7 @@ from persistence_cassandra.errors import (
     Unavailable,
 )
 from persistence_cassandra.factory import OpenOptions
+from persistence_cassandra.schema.admin_postgres import PostgresSchemaAdmin
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
 __all__ = ["BACKEND", "PostgresBackend", "PostgresDialect", "PostgresRunner", "connection_info"]
@@ -54,7 +58,6 @@ T = TypeVar("T")
 DEFAULT_PORT = 5432
 CONNECT_TIMEOUT_SECONDS = 10
 ACQUIRE_TIMEOUT_SECONDS = 30.0
-_SCHEMA_LOCK_KEY = 0x70635F736368656D  # "pc_schem": any constant shared by all appliers
 
 # SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 _UNIQUE_VIOLATION = "23505"
@@ -80,24 +83,10 @@ class PostgresDialect(SqlDialect):
     lock_shared = " FOR SHARE"
     lock_exclusive = " FOR UPDATE"
     begin_write = "BEGIN"
-    schema_dir_name = "postgresql"
     table_exists_sql = (
         "SELECT 1 FROM information_schema.tables "
         "WHERE table_schema = current_schema() AND table_name = ?"
     )
-    schema_lock_sql = f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})"
-    version_tables_ddl = (
-        "CREATE TABLE IF NOT EXISTS schema_version (version_partition INTEGER NOT NULL, "
-        "db_name VARCHAR(255) NOT NULL, creation_time TIMESTAMP, curr_version VARCHAR(64), "
-        "min_compatible_version VARCHAR(64), PRIMARY KEY (version_partition, db_name))",
-        "CREATE TABLE IF NOT EXISTS schema_update_history (version_partition INTEGER NOT NULL, "
-        "year INTEGER NOT NULL, month INTEGER NOT NULL, update_time TIMESTAMP NOT NULL, "
-        "description VARCHAR(255), manifest_md5 VARCHAR(64), new_version VARCHAR(64), "
-        "old_version VARCHAR(64), PRIMARY KEY (version_partition, year, month, update_time))",
-    )
-
-    def timestamp_param(self, value: datetime) -> Any:
-        return value.replace(tzinfo=None)  # TIMESTAMP columns hold UTC without a zone
 
     def is_duplicate_key(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.Error) and exc.sqlstate == _UNIQUE_VIOLATION
@@ -357,14 +346,45 @@ class PostgresBackend:
             await asyncio.to_thread(pool.close)
             raise dialect.translate_error(exc) from exc
         runner = PostgresRunner(dialect, pool)
+        reader = SqlVersionReader(
+            runner, backend="postgres", scope=sql.database_name, db_name=sql.database_name
+        )
+
+        async def create_schema() -> None:
+            await _ensure_schema(conninfo, description, dialect, sql.database_name, reader)
+
         return await open_sql_bundle(
             runner,
             options=options,
-            db_name=sql.database_name,
+            version_reader=reader,
+            create_schema=create_schema,
             description=description,
             capabilities=Capabilities(),
             server_version=f"PostgreSQL {version}",
         )
+
+
+async def _ensure_schema(
+    conninfo: str,
+    description: str,
+    dialect: PostgresDialect,
+    db_name: str,
+    reader: SqlVersionReader,
+) -> None:
+    """Run the schema engine on a connection of its own: the engine is asyncio code (the pool's
+    connections are synchronous), and its migration lock is a session-level advisory lock, held
+    by one connection from start to end of the run."""
+    try:
+        connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+    except psycopg.Error as exc:
+        raise dialect.translate_error(exc) from exc
+    try:
+        where = description.removeprefix(f"{dialect.name} ")
+        await ensure_bundled_schema(
+            PostgresSchemaAdmin(connection, db_name=db_name, where=where), reader
+        )
+    finally:
+        await connection.close()  # also releases the advisory lock if the run failed
 
 
 def _postgres_config(config: DatastoreConfig) -> SqlConfig:

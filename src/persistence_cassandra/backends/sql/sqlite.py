@@ -17,7 +17,11 @@ from urllib.parse import quote
 
 from persistence_cassandra.backends.sql.bundle import open_sql_bundle
 from persistence_cassandra.backends.sql.dialect import SqlDialect
-from persistence_cassandra.backends.sql.schema_loader import EXPECTED_SCHEMA_VERSION
+from persistence_cassandra.backends.sql.schema_setup import (
+    SqlVersionReader,
+    ensure_bundled_schema,
+    missing_database,
+)
 from persistence_cassandra.backends.sql.sqlite_runner import SqliteRunner
 from persistence_cassandra.config import DatastoreConfig, SqlConfig
 from persistence_cassandra.errors import (
@@ -25,10 +29,10 @@ from persistence_cassandra.errors import (
     ConfigError,
     InvalidRequest,
     PersistenceError,
-    SchemaVersionMismatch,
     Unavailable,
 )
 from persistence_cassandra.factory import OpenOptions
+from persistence_cassandra.schema.admin_sqlite import SQLITE_DB_NAME, SqliteSchemaAdmin
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
 __all__ = ["BACKEND", "SqliteBackend", "SqliteDialect", "connection_factory"]
@@ -72,17 +76,7 @@ class SqliteDialect(SqlDialect):
     lock_shared = ""
     lock_exclusive = ""
     begin_write = "BEGIN IMMEDIATE"
-    schema_dir_name = "sqlite"
     table_exists_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-    version_tables_ddl = (
-        "CREATE TABLE IF NOT EXISTS schema_version (version_partition INTEGER NOT NULL, "
-        "db_name TEXT NOT NULL, creation_time TEXT, curr_version TEXT, "
-        "min_compatible_version TEXT, PRIMARY KEY (version_partition, db_name))",
-        "CREATE TABLE IF NOT EXISTS schema_update_history (version_partition INTEGER NOT NULL, "
-        "year INTEGER NOT NULL, month INTEGER NOT NULL, update_time TEXT NOT NULL, "
-        "description TEXT, manifest_md5 TEXT, new_version TEXT, old_version TEXT, "
-        "PRIMARY KEY (version_partition, year, month, update_time))",
-    )
 
     def is_duplicate_key(self, exc: BaseException) -> bool:
         return (
@@ -177,7 +171,7 @@ class SqliteBackend:
     async def open(self, config: DatastoreConfig, options: OpenOptions) -> StoreBundle:
         sql = _sqlite_config(config)
         memory = sql.database_name == MEMORY
-        description = await asyncio.to_thread(
+        location = await asyncio.to_thread(
             _prepare_file, sql.database_name, create=options.create_schema
         )
         connect = connection_factory(
@@ -186,33 +180,42 @@ class SqliteBackend:
         readers = 0 if memory else max(1, min(4, sql.max_conns - 1))
         runner = SqliteRunner(SqliteDialect(), connect, readers)
         await runner.start()
+        reader = SqlVersionReader(runner, backend="sqlite", scope=location, db_name=SQLITE_DB_NAME)
+
+        async def create_schema() -> None:
+            # On the write connection, from the writer thread: the only connection an
+            # in-memory database has, and the one a file's writes already serialize through.
+            admin = SqliteSchemaAdmin(
+                runner.write_connection, path=location, executor=runner.writer_executor()
+            )
+            try:
+                await ensure_bundled_schema(admin, reader)
+            finally:
+                await admin.close()  # leaves the runner's connection and thread alone
+
         return await open_sql_bundle(
             runner,
             options=options,
-            db_name="main",
-            description=description,
+            version_reader=reader,
+            create_schema=create_schema,
+            description=f"sqlite {location}",
             capabilities=Capabilities(concurrent_writers=not memory),
             server_version=f"SQLite {sqlite3.sqlite_version}",
         )
 
 
 def _prepare_file(database: str, *, create: bool) -> str:
-    """The store's description; creates the file's directory when the schema is to be
-    created, and refuses a missing file otherwise (rather than silently creating an empty
-    database)."""
+    """The database's location (``:memory:`` or the absolute path); creates the file's
+    directory when the schema is to be created, and refuses a missing file otherwise (rather
+    than silently creating an empty database)."""
     if database == MEMORY:
-        return "sqlite :memory:"
+        return MEMORY
     path = Path(database).expanduser().resolve()
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
-        raise SchemaVersionMismatch(
-            f"SQLite database {path} does not exist; open it with schema creation "
-            "(the embedded default does) or run `persistence-cassandra schema setup-schema ...`",
-            actual=None,
-            expected=EXPECTED_SCHEMA_VERSION,
-        )
-    return f"sqlite {path}"
+        raise missing_database("sqlite", str(path), f"SQLite database {path}")
+    return str(path)
 
 
 def _sqlite_config(config: DatastoreConfig) -> SqlConfig:

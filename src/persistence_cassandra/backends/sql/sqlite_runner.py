@@ -16,6 +16,10 @@ inside its own SAVEPOINT, with one COMMIT for the group:
 A lone unit runs without a savepoint. In file mode (WAL) reads go to reader threads with their
 own connections and never wait for the writer; an in-memory database exists only on the write
 connection, so there reads are units of the writer too.
+
+The schema engine, which opens and commits its own transactions, also works on the write
+connection (the only one an in-memory database has): :meth:`SqliteRunner.writer_executor`
+runs its calls on the writer thread, between groups, in queue order.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from persistence_cassandra.backends.sql.dialect import SqlDialect
 from persistence_cassandra.backends.sql.transaction import Tx
@@ -37,6 +41,7 @@ from persistence_cassandra.errors import Unavailable
 __all__ = ["MAX_GROUP", "SqliteRunner"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MAX_GROUP = 64
 """Most units committed together: bounds how long one group holds the write lock."""
@@ -47,6 +52,15 @@ class _Unit:
     work: Callable[[Tx], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+
+
+@dataclass(slots=True)
+class _Call:
+    """A call that runs on the writer thread outside any group (it manages its own
+    transactions)."""
+
+    function: Callable[[], Any]
+    future: Future[Any]
 
 
 _STOP = object()
@@ -70,8 +84,9 @@ class SqliteRunner:
     ) -> None:
         self.dialect = dialect
         self._connect = connect
-        self._queue: queue.SimpleQueue[_Unit | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Unit | _Call | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._write_connection: sqlite3.Connection | None = None
         self._readers = (
             ThreadPoolExecutor(readers, thread_name_prefix="pc-sqlite-reader") if readers else None
         )
@@ -140,6 +155,27 @@ class SqliteRunner:
         if self._closed:
             raise Unavailable("the SQLite store is closed")
 
+    # ------------------------------------------------------------------ the schema engine's access
+
+    @property
+    def write_connection(self) -> sqlite3.Connection:
+        """The writer thread's connection (autocommit mode): use it only through
+        :meth:`writer_executor`."""
+        if self._write_connection is None:
+            raise Unavailable("the SQLite store is not started")
+        return self._write_connection
+
+    def writer_executor(self) -> Executor:
+        """A single-threaded executor whose calls run on the writer thread, each alone,
+        between groups of units; a call must end any transaction it opens."""
+        return _WriterExecutor(self)
+
+    def _submit_call(self, function: Callable[[], T]) -> Future[T]:
+        self._check_open()
+        future: Future[T] = Future()
+        self._queue.put(_Call(function, future))
+        return future
+
     # ------------------------------------------------------------------ reader threads
 
     def _run_read(self, work: Callable[[Tx], T]) -> T:
@@ -165,13 +201,18 @@ class SqliteRunner:
             error = self._failure(exc)
             loop.call_soon_threadsafe(_settle, ready, False, error)
             return
+        self._write_connection = connection
         loop.call_soon_threadsafe(_settle, ready, True, None)
         stopping = False
         while not stopping:
             first = self._queue.get()
             if first is _STOP:
                 break
+            if isinstance(first, _Call):
+                self._run_call(connection, first)
+                continue
             group = [first]
+            call: _Call | None = None  # ends the group: it must not run inside its transaction
             while len(group) < MAX_GROUP:
                 try:
                     queued = self._queue.get_nowait()
@@ -179,6 +220,9 @@ class SqliteRunner:
                     break
                 if queued is _STOP:
                     stopping = True
+                    break
+                if isinstance(queued, _Call):
+                    call = queued
                     break
                 group.append(queued)
             units = [unit for unit in group if isinstance(unit, _Unit)]
@@ -189,6 +233,25 @@ class SqliteRunner:
             for unit, (ok, value) in zip(units, outcomes, strict=True):
                 with contextlib.suppress(RuntimeError):  # the caller's loop is closed
                     unit.loop.call_soon_threadsafe(_settle, unit.future, ok, value)
+            if call is not None:
+                self._run_call(connection, call)
+
+    @staticmethod
+    def _run_call(connection: sqlite3.Connection, call: _Call) -> None:
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            ok, value = True, call.function()
+        except BaseException as exc:
+            ok, value = False, exc
+        # The next group begins its own transaction: a call must not leave one open.
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        if ok:
+            call.future.set_result(value)
+        else:
+            call.future.set_exception(value)
 
     def _failure(self, exc: BaseException) -> BaseException:
         if self.dialect.is_driver_error(exc):
@@ -238,3 +301,14 @@ class SqliteRunner:
             return False, self._failure(exc)
         cursor.execute("RELEASE unit")
         return True, result
+
+
+class _WriterExecutor(Executor):
+    """:meth:`SqliteRunner.writer_executor`: ``submit`` queues the call for the writer thread.
+    Shutting it down does nothing; the runner's ``close`` ends the thread."""
+
+    def __init__(self, runner: SqliteRunner) -> None:
+        self._runner = runner
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        return self._runner._submit_call(lambda: fn(*args, **kwargs))

@@ -6,7 +6,7 @@ import time
 
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
 from persistence_cassandra.backends.sql.transaction import Row, TransactionRunner, Tx
-from persistence_cassandra.errors import ConditionFailed, NotFound
+from persistence_cassandra.errors import ConditionFailed, InvalidRequest, NotFound
 from persistence_cassandra.records import (
     CreateTasksRequest,
     DataBlob,
@@ -24,6 +24,14 @@ __all__ = ["SqlTaskStore"]
 
 _QUEUE_WHERE = "namespace_id = ? AND name = ? AND task_type = ?"
 _TASKS_WHERE = "namespace_id = ? AND task_queue_name = ? AND task_type = ?"
+_EXPIRED = "expiry_time IS NOT NULL AND expiry_time <= ?"
+# The outer condition repeats the expiry test so that PostgreSQL re-checks it on a row that a
+# concurrent create_tasks rewrote (same task id, new expiry) after the subquery saw it.
+_DELETE_EXPIRED_BATCH = (
+    "DELETE FROM tasks WHERE (namespace_id, task_queue_name, task_type, task_id) IN ("
+    f"SELECT namespace_id, task_queue_name, task_type, task_id FROM tasks WHERE {_EXPIRED} "
+    f"LIMIT ?) AND {_EXPIRED}"
+)
 
 
 def _key(key: TaskQueueKey) -> tuple[str, str, int]:
@@ -203,6 +211,32 @@ class SqlTaskStore:
             )
             params = (*_key(key), *_key(key), exclusive_max_task_id, limit)
         return await self._runner.write(lambda tx: tx.execute(statement, params))
+
+    async def scavenge_expired_tasks(self, limit: int = 1000) -> int:
+        """Delete every task whose expiry has passed, across all queues; returns how many.
+
+        Not part of the :class:`~persistence_cassandra.stores.TaskStore` Protocol: Cassandra
+        stores a task's expiry as a TTL and the server drops it, while here an expired task is
+        only hidden from :meth:`get_tasks` until this runs. Call it periodically from
+        background maintenance (not from the matching hot path).
+
+        Works in transactions of at most ``limit`` rows, so the write lock (SQLite) or the row
+        locks (PostgreSQL) are held for one batch at a time and queue owners' writes interleave.
+        Only tasks expired when the call began are considered, so it ends even while new tasks
+        keep expiring. No lease is needed: an expired task is dead whoever owns its queue.
+        Each batch scans for expired rows (the bundled schema has no index on expiry), so a
+        small ``limit`` on a large table costs more scans.
+        """
+        if limit < 1:
+            raise InvalidRequest(f"limit must be at least 1, got {limit}")
+        cutoff = _now_ms()
+        params = (cutoff, limit, cutoff)
+        deleted = 0
+        while True:
+            count = await self._runner.write(lambda tx: tx.execute(_DELETE_EXPIRED_BATCH, params))
+            deleted += count
+            if count < limit:
+                return deleted
 
 
 def _task(row: Row) -> TaskRecord:
