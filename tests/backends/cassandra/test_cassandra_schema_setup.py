@@ -143,3 +143,11 @@ async def test_an_older_stored_version_is_refused_and_a_newer_one_accepted(
     await admin.write(set_version, ("1.7", scratch_keyspace))
     newer = await open_store_bundle(config)  # a code rollback after an upgrade is allowed
     await newer.close()
+    # create_schema on a newer keyspace leaves it alone instead of planning a downgrade.
+    recreated = await open_store_bundle(config, options=OpenOptions(create_schema=True))
+    await recreated.close()
+    version = await admin.read(
+        f"SELECT curr_version FROM {scratch_keyspace}.schema_version WHERE keyspace_name = ?",
+        (scratch_keyspace,),
+    )
+    assert version.first() is not None and version.first()["curr_version"] == "1.7"

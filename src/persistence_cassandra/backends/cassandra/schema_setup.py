@@ -24,7 +24,7 @@ from persistence_cassandra.schema.command_hints import PROGRAM, bundled_schema_n
 from persistence_cassandra.schema.connect import open_keyspace_admin, open_schema_admin
 from persistence_cassandra.schema.inspection import check_schema_version
 from persistence_cassandra.schema.runner import ensure_schema
-from persistence_cassandra.schema.versions import SchemaSet, find_schema_set
+from persistence_cassandra.schema.versions import SchemaSet, find_schema_set, parse_version
 
 __all__ = [
     "EXPECTED_SCHEMA_VERSION",
@@ -102,7 +102,12 @@ async def create_keyspace_and_schema(config: DatastoreConfig) -> None:
             await keyspaces.close()
     admin = await open_schema_admin(config)
     try:
-        await ensure_schema(admin, bundled_schema_set())
+        schema_set = bundled_schema_set()
+        stored = await admin.read_version()
+        # A newer stored schema means code rolled back after an upgrade: it must still open,
+        # and the engine would refuse to plan a downgrade.
+        if stored is None or parse_version(stored.curr_version) < schema_set.latest:
+            await ensure_schema(admin, schema_set)
     finally:
         await admin.close()
 
