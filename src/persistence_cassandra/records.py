@@ -191,6 +191,9 @@ class WorkflowSnapshot:
     signal_requested_ids: set[str] = field(default_factory=set)
     tasks: list[HistoryTask] = field(default_factory=list)
     checksum: DataBlob | None = None
+    buffered_events: list[DataBlob] = field(default_factory=list)
+    """Buffered events the run holds, in arrival order; they replace any the run held (a new
+    run normally has none; a copy of an existing run between stores carries them)."""
 
     def current_record(self) -> CurrentExecution:
         return CurrentExecution(

@@ -18,6 +18,7 @@ import click
 from persistence_cassandra import __version__
 from persistence_cassandra.cli.config_commands import config_group
 from persistence_cassandra.cli.context import CliContext
+from persistence_cassandra.cli.copy_command import copy_command
 from persistence_cassandra.cli.demo import demo_command
 from persistence_cassandra.cli.doctor import doctor_command
 from persistence_cassandra.cli.schema_commands import schema_group
@@ -161,6 +162,7 @@ cli.add_command(config_group)
 cli.add_command(doctor_command)
 cli.add_command(demo_command)
 cli.add_command(schema_group)
+cli.add_command(copy_command)
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from cassandra.query import UNSET_VALUE
+
 from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra.conflicts import (
     BatchExpectations,
@@ -129,14 +131,14 @@ INSERT_RUN = (
     "task_id, execution_info, execution_info_encoding, execution_state, "
     "execution_state_encoding, next_event_id, db_record_version, checksum, checksum_encoding, "
     "activity_map, timer_map, child_execution_map, request_cancel_map, signal_map, "
-    "signal_requested) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "IF NOT EXISTS"
+    "signal_requested, buffered_events) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
 )
 
 OVERWRITE_RUN = (
     f"UPDATE executions SET {_RUN_SCALARS}, activity_map = ?, timer_map = ?, "
     "child_execution_map = ?, request_cancel_map = ?, signal_map = ?, signal_requested = ?, "
-    f"buffered_events = null WHERE {ROW_KEY_WHERE} IF db_record_version = ?"
+    f"buffered_events = ? WHERE {ROW_KEY_WHERE} IF db_record_version = ?"
 )
 
 MUTATE_RUN = (
@@ -173,7 +175,14 @@ def _snapshot_bytes(snapshot: WorkflowSnapshot) -> int:
         snapshot.child_execution_infos.values(),
         snapshot.request_cancel_infos.values(),
         snapshot.signal_infos.values(),
+        snapshot.buffered_events,
     )
+
+
+def _buffered_events(snapshot: WorkflowSnapshot) -> list[BlobTuple] | None:
+    """The snapshot's buffered events as the column stores them; ``None`` (no cells) when
+    there are none."""
+    return [(blob.data, blob.encoding) for blob in snapshot.buffered_events] or None
 
 
 def _mutation_bytes(mutation: WorkflowMutation) -> int:
@@ -329,6 +338,7 @@ class ExecutionBatch:
                 blob_map(snapshot.request_cancel_infos),
                 blob_map(snapshot.signal_infos),
                 set(snapshot.signal_requested_ids),
+                _buffered_events(snapshot) or UNSET_VALUE,
             ),
             _snapshot_bytes(snapshot),
         )
@@ -354,6 +364,7 @@ class ExecutionBatch:
                 blob_map(snapshot.request_cancel_infos),
                 blob_map(snapshot.signal_infos),
                 set(snapshot.signal_requested_ids),
+                _buffered_events(snapshot),
                 *run_row_key(self.shard_id, snapshot.key),
                 expected,
             ),

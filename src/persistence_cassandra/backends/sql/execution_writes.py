@@ -59,6 +59,10 @@ CURRENT_COLUMNS = (
     "last_write_version",
     "start_time",
 )
+_INSERT_BUFFERED_EVENT = (
+    "INSERT INTO buffered_events (shard_id, namespace_id, workflow_id, run_id, "
+    "data, data_encoding) VALUES (?, ?, ?, ?, ?, ?)"
+)
 _EXECUTION_VALUES = (
     "next_event_id",
     "db_record_version",
@@ -322,8 +326,8 @@ class ExecutionSql:
         self.tasks.insert(tx, shard_id, snapshot.tasks)
 
     def reset_run(self, tx: Tx, shard_id: int, snapshot: WorkflowSnapshot) -> None:
-        """Overwrite a locked run whole: its collections are replaced, buffered events
-        dropped."""
+        """Overwrite a locked run whole: its collections and buffered events are replaced by
+        the snapshot's."""
         params = run_params(shard_id, snapshot.key)
         tx.defer(self._update_execution, (*_execution_values(snapshot), *params))
         for table in (*self._run_tables, "buffered_events"):
@@ -367,11 +371,7 @@ class ExecutionSql:
             tx.defer(f"DELETE FROM buffered_events WHERE {_RUN_WHERE}", params)
         if mutation.new_buffered_events is not None:
             blob = mutation.new_buffered_events
-            tx.defer(
-                "INSERT INTO buffered_events (shard_id, namespace_id, workflow_id, run_id, "
-                "data, data_encoding) VALUES (?, ?, ?, ?, ?, ?)",
-                (*params, blob.data, blob.encoding),
-            )
+            tx.defer(_INSERT_BUFFERED_EVENT, (*params, blob.data, blob.encoding))
         self.tasks.insert(tx, shard_id, mutation.tasks)
 
     def _insert_collections(self, tx: Tx, shard_id: int, snapshot: WorkflowSnapshot) -> None:
@@ -391,6 +391,9 @@ class ExecutionSql:
         tx.defer_many(
             self._upsert_signal_requested, [(*params, s) for s in snapshot.signal_requested_ids]
         )
+        # One statement per event, in list order: the serial id keeps arrival order.
+        for blob in snapshot.buffered_events:
+            tx.defer(_INSERT_BUFFERED_EVENT, (*params, blob.data, blob.encoding))
 
     def delete_run(self, tx: Tx, shard_id: int, key: ExecutionKey) -> None:
         params = run_params(shard_id, key)

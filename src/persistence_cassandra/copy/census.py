@@ -1,0 +1,153 @@
+"""Counting and checksumming everything a store holds, the way a copy sees it.
+
+A census walks the same reads the copy does (namespaces, cluster metadata, every history tree
+row and the node rows it leads to, the shards and their runs, current pointers and history
+tasks, task queues and their tasks) and tallies each record with
+:mod:`persistence_cassandra.copy.digest`. Taken on both sides after a copy, two censuses that
+agree kind by kind show the target reads like the source. Memory stays bounded by the page
+size: nothing but the tallies is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import aclosing
+from functools import partial
+from typing import TypeVar
+
+from persistence_cassandra.copy.digest import (
+    Census,
+    cluster_metadata_facts,
+    current_facts,
+    history_node_facts,
+    history_task_facts,
+    history_tree_facts,
+    namespace_facts,
+    run_facts,
+    shard_facts,
+    task_facts,
+    task_queue_facts,
+)
+from persistence_cassandra.copy.reader import NodeSource, StoreReader, branches_to_read, read_ahead
+from persistence_cassandra.copy.units import current_pointers, gather_all
+from persistence_cassandra.records import Page, TaskCategory, TaskQueueRecord
+
+__all__ = ["holds_any_data", "take_census"]
+
+T = TypeVar("T")
+
+CENSUS_PAGE_SIZE = 500
+PARALLEL_SHARDS = 4
+PARALLEL_STREAMS = 16
+
+
+async def _records(fetch: Callable[[bytes], Awaitable[Page[T]]]) -> AsyncIterator[T]:
+    """Every item of a paged read, reading the next page ahead."""
+    async with aclosing(read_ahead(fetch)) as pages:
+        async for page, _ in pages:
+            for item in page.items:
+                yield item
+
+
+async def take_census(reader: StoreReader, shard_ids: Iterable[int]) -> Census:
+    """Tallies of every record ``reader`` reaches; shards are ``shard_ids`` plus any shard a
+    history tree row names."""
+    census = Census()
+    page_size = CENSUS_PAGE_SIZE
+    streams = asyncio.Semaphore(PARALLEL_STREAMS)
+    shards = asyncio.Semaphore(PARALLEL_SHARDS)
+    configured = set(shard_ids)
+    discovered: set[int] = set()
+
+    async def metadata() -> None:
+        async for record in _records(partial(reader.namespaces, page_size)):
+            census.add(namespace_facts(record))
+        census.notification_version = await reader.notification_version()
+        async for cluster in _records(partial(reader.cluster_metadata_page, page_size)):
+            census.add(cluster_metadata_facts(cluster))
+
+    async def nodes(source: NodeSource) -> None:
+        async with streams:
+            async for node in _records(partial(reader.nodes, source, page_size)):
+                census.add(history_node_facts(source.tree_id, source.branch_id, node))
+
+    async def history() -> None:
+        async with aclosing(read_ahead(partial(reader.tree_rows, page_size))) as pages:
+            async for page, _ in pages:
+                for row in page.items:
+                    census.add(history_tree_facts(row))
+                    if row.shard_id not in configured:
+                        discovered.add(row.shard_id)
+                sources = await branches_to_read(reader, page.items)
+                await gather_all(nodes(source) for source in sources)
+
+    async def matching() -> None:
+        async def queue(record: TaskQueueRecord) -> None:
+            census.add(task_queue_facts(record))
+            async with streams:
+                async for task in _records(partial(reader.tasks, record.key, page_size)):
+                    census.add(task_facts(record.key, task))
+
+        async with aclosing(read_ahead(partial(reader.task_queues, page_size))) as pages:
+            async for page, _ in pages:
+                await gather_all(queue(record) for record in page.items)
+
+    async def shard(shard_id: int) -> None:
+        async with shards:
+            record = await reader.shard(shard_id)
+            if record is None:
+                return
+            census.add(shard_facts(record))
+            census.shard_ranges[shard_id] = record.range_id
+            async with aclosing(read_ahead(partial(reader.runs, shard_id, page_size))) as pages:
+                async for page, _ in pages:
+                    pointers = await current_pointers(reader, shard_id, page.items)
+                    for state in page.items:
+                        census.add(run_facts(shard_id, state))
+                        key = state.key
+                        pointer = pointers[(key.namespace_id, key.workflow_id)]
+                        if pointer is not None and pointer.run_id == key.run_id:
+                            census.add(
+                                current_facts(shard_id, key.namespace_id, key.workflow_id, pointer)
+                            )
+            for category in TaskCategory:
+                fetch = partial(reader.history_tasks, shard_id, category, page_size)
+                async for task in _records(fetch):
+                    census.add(history_task_facts(shard_id, task))
+
+    async def configured_shards() -> None:
+        await gather_all(shard(shard_id) for shard_id in sorted(configured))
+
+    await gather_all([metadata(), history(), matching(), configured_shards()])
+    await gather_all(shard(shard_id) for shard_id in sorted(discovered - configured))
+    return census
+
+
+async def _has_items(fetch: Callable[[bytes], Awaitable[Page[T]]]) -> bool:
+    # A page may be empty while more follow (Cassandra), so follow tokens to the first item.
+    token = b""
+    while True:
+        page = await fetch(token)
+        if page.items:
+            return True
+        token = page.next_page_token
+        if not token:
+            return False
+
+
+async def holds_any_data(reader: StoreReader, shard_ids: Iterable[int]) -> bool:
+    """Whether the store holds anything a copy writes. Runs, history tasks and tasks cannot
+    exist without a shard row or a queue row (their writes are fenced by them), so the shard
+    rows stand for them."""
+    if await reader.notification_version() != 0:
+        return True
+    if (
+        await _has_items(partial(reader.namespaces, 1))
+        or await _has_items(partial(reader.cluster_metadata_page, 1))
+        or await _has_items(partial(reader.tree_rows, 1))
+        or await _has_items(partial(reader.task_queues, 1))
+    ):
+        return True
+    found = await gather_all(reader.shard(shard_id) for shard_id in sorted(set(shard_ids)))
+    return any(record is not None for record in found)

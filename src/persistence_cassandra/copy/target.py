@@ -1,0 +1,407 @@
+"""Writing records into the target of a copy, idempotently, through the store Protocols.
+
+Two families of writes, two ways to be idempotent:
+
+* **Upserts** (history nodes and tree rows, history tasks, matching tasks): writing a record
+  again rewrites the same key with the same values, which changes nothing. They are written
+  blind.
+* **Conditional creates** (namespaces, cluster metadata, shards, runs with their current
+  pointers, task queues): the store refuses to create what exists. A refusal is answered by
+  reading the target's record and comparing it with the source's: equal means a previous run
+  of the copy wrote it (nothing to do); different means the target holds other data, which is
+  a :class:`TargetConflict` unless ``force`` is set, in which case the target's record is
+  replaced.
+
+Every write goes through one semaphore, which bounds the writes in flight for the whole copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import ParamSpec, TypeVar
+
+from persistence_cassandra.copy.reader import NodeSource, StoreReader, StoreSet
+from persistence_cassandra.errors import (
+    ConditionFailed,
+    CurrentWorkflowConditionFailed,
+    NamespaceAlreadyExists,
+    ShardOwnershipLost,
+    UserFacingError,
+    WorkflowConditionFailed,
+)
+from persistence_cassandra.records import (
+    AppendHistoryNodesRequest,
+    ClusterMetadataRecord,
+    CreateTasksRequest,
+    CreateWorkflowExecutionRequest,
+    CreateWorkflowMode,
+    CurrentExecution,
+    DataBlob,
+    ExecutionKey,
+    HistoryNode,
+    HistoryTask,
+    HistoryTreeBranch,
+    NamespaceRecord,
+    ShardRecord,
+    TaskQueueKey,
+    TaskQueueRecord,
+    TaskRecord,
+    WorkflowMutableState,
+    WorkflowSnapshot,
+    WorkflowState,
+)
+
+__all__ = [
+    "PAD_NAMESPACE_PREFIX",
+    "CopyInterrupted",
+    "Outcome",
+    "TargetConflict",
+    "TargetWriter",
+    "snapshot_of",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+PAD_NAMESPACE_PREFIX = "__persistence_cassandra_copy_pad__"
+"""Name prefix of the short-lived namespace used to advance the notification version."""
+
+MAX_BATCH_RECORDS = 100
+MAX_BATCH_BYTES = 256 * 1024
+"""Tasks written per call: well under Cassandra's (and Astra's) batch size limit."""
+
+
+class TargetConflict(UserFacingError):
+    """The target holds a different record where the copy would write one."""
+
+
+class CopyInterrupted(UserFacingError):
+    """Something else wrote to the target during the copy (a shard or queue lease moved)."""
+
+
+class Outcome(enum.Enum):
+    WRITTEN = "written"
+    PRESENT = "present"
+    """An identical record was already there (a previous run of the copy wrote it)."""
+    OVERWRITTEN = "overwritten"
+    """A different record was there and ``force`` replaced it."""
+
+
+def snapshot_of(state: WorkflowMutableState, current: CurrentExecution | None) -> WorkflowSnapshot:
+    """The snapshot that recreates ``state``; ``current`` is the run's current pointer when the
+    pointer points at it. The run row stores no state or status of its own (only the pointer
+    does), so a run that is not current gets neutral values there."""
+    return WorkflowSnapshot(
+        key=state.key,
+        execution_info=state.execution_info,
+        execution_state=state.execution_state,
+        next_event_id=state.next_event_id,
+        db_record_version=state.db_record_version,
+        state=current.state if current is not None else WorkflowState.COMPLETED,
+        status=current.status if current is not None else 0,
+        create_request_id=current.create_request_id if current is not None else "",
+        last_write_version=current.last_write_version if current is not None else 0,
+        start_time=current.start_time if current is not None else None,
+        activity_infos=dict(state.activity_infos),
+        timer_infos=dict(state.timer_infos),
+        child_execution_infos=dict(state.child_execution_infos),
+        request_cancel_infos=dict(state.request_cancel_infos),
+        signal_infos=dict(state.signal_infos),
+        signal_requested_ids=set(state.signal_requested_ids),
+        checksum=state.checksum,
+        buffered_events=list(state.buffered_events),
+    )
+
+
+def batches(
+    items: Sequence[T], size_of: Callable[[T], int], *, max_bytes: int = MAX_BATCH_BYTES
+) -> Iterator[list[T]]:
+    """``items`` cut into runs of at most :data:`MAX_BATCH_RECORDS` and about ``max_bytes``."""
+    batch: list[T] = []
+    size = 0
+    for item in items:
+        item_size = size_of(item)
+        if batch and (len(batch) >= MAX_BATCH_RECORDS or size + item_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield batch
+
+
+class TargetWriter:
+    """The target stores, written through conditional creates and upserts."""
+
+    def __init__(self, stores: StoreSet, *, force: bool, max_in_flight: int) -> None:
+        self._stores = stores
+        self.reader = StoreReader(stores)
+        self.description = stores.description
+        self.force = force
+        self._gate = asyncio.Semaphore(max_in_flight)
+
+    async def _write(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self._gate:
+            return await call(*args, **kwargs)
+
+    def _conflict(self, what: str) -> TargetConflict:
+        return TargetConflict(
+            f"target {self.description} already holds a different {what}; "
+            "pass --force to overwrite it"
+        )
+
+    # ------------------------------------------------------------------ namespaces
+
+    async def remove_pad_namespaces(self) -> None:
+        """Delete pad namespaces an interrupted copy left behind (deletes do not move the
+        notification version)."""
+        token = b""
+        while True:
+            page = await self.reader.namespaces(100, token)
+            for record in page.items:
+                if record.name.startswith(PAD_NAMESPACE_PREFIX):
+                    await self._write(self._stores.metadata.delete_namespace, id=record.id)
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def advance_notification_version(self, version: int) -> None:
+        """Bring the target's notification version up to ``version`` (never down).
+
+        Stores stamp a namespace with the version current when it is written, so writing the
+        source's namespaces in version order, each once the target's version has reached the
+        namespace's, reproduces every stamp. The gaps (changes to namespaces since deleted or
+        changed again) are filled by updates of a pad namespace that is then deleted.
+        """
+        metadata = self._stores.metadata
+        current = await metadata.get_metadata()
+        if current >= version:
+            return
+        suffix = uuid.uuid4().hex
+        pad = NamespaceRecord(
+            id=f"copy-pad-{suffix}",
+            name=f"{PAD_NAMESPACE_PREFIX}{suffix}",
+            detail=DataBlob(b"", "copy-pad"),
+        )
+        await self._write(metadata.create_namespace, pad)
+        current += 1
+        while current < version:
+            stamped = dataclasses.replace(pad, notification_version=current)
+            await self._write(metadata.update_namespace, stamped)
+            current += 1
+        await self._write(metadata.delete_namespace, id=pad.id)
+
+    async def put_namespace(self, record: NamespaceRecord) -> Outcome:
+        """Write ``record`` stamped with its own notification version (call in version
+        order)."""
+        existing = await self.reader.namespace(record.id)
+        if existing == record:
+            return Outcome.PRESENT
+        by_name = await self.reader.namespace_by_name(record.name)
+        outcome = Outcome.WRITTEN
+        if existing is not None or by_name is not None:
+            if not self.force:
+                raise self._conflict(f"namespace {record.name!r} (id {record.id})")
+            for stale in {r.id for r in (existing, by_name) if r is not None}:
+                await self._write(self._stores.metadata.delete_namespace, id=stale)
+            outcome = Outcome.OVERWRITTEN
+        await self.advance_notification_version(record.notification_version)
+        try:
+            await self._write(self._stores.metadata.create_namespace, record)
+        except NamespaceAlreadyExists:
+            raise self._conflict(f"namespace {record.name!r} (id {record.id})") from None
+        return outcome
+
+    # ------------------------------------------------------------------ cluster metadata
+
+    async def put_cluster_metadata(self, record: ClusterMetadataRecord) -> Outcome:
+        """Write the record and step its version up to the source's (every save adds one)."""
+        store = self._stores.cluster_metadata
+        existing = await self.reader.cluster_metadata(record.cluster_name)
+        if existing == record:
+            return Outcome.PRESENT
+        outcome = Outcome.WRITTEN
+        if existing is not None and (
+            existing.metadata != record.metadata or existing.version > record.version
+        ):
+            if not self.force:
+                raise self._conflict(f"cluster metadata {record.cluster_name!r}")
+            await self._write(store.delete_cluster_metadata, record.cluster_name)
+            existing, outcome = None, Outcome.OVERWRITTEN
+        # An existing record with the same blob and a lower version is this copy's own,
+        # interrupted while stepping the version: carry on from there.
+        version = existing.version if existing is not None else 0
+        while version < record.version:
+            step = ClusterMetadataRecord(record.cluster_name, record.metadata, version)
+            try:
+                await self._write(store.save_cluster_metadata, step)
+            except ConditionFailed:
+                raise self._conflict(f"cluster metadata {record.cluster_name!r}") from None
+            version += 1
+        return outcome
+
+    # ------------------------------------------------------------------ shards
+
+    async def put_shard(
+        self, record: ShardRecord, recorded_range: int | None
+    ) -> tuple[int, Outcome]:
+        """Create the shard with a range id above the source's, so that a host still holding
+        the source's lease is fenced out of the target; returns the target's range id.
+
+        ``recorded_range`` is the range id a previous run of this copy gave the shard."""
+        wanted = recorded_range if recorded_range is not None else record.range_id + 1
+        before = await self.reader.shard(record.shard_id)
+        found = await self._write(
+            self._stores.shard.get_or_create_shard, record.shard_id, lambda: (wanted, record.info)
+        )
+        if found.range_id == wanted and found.info == record.info:
+            return wanted, Outcome.WRITTEN if before is None else Outcome.PRESENT
+        if not self.force:
+            raise self._conflict(f"shard {record.shard_id} (range id {found.range_id})")
+        bumped = max(found.range_id, record.range_id) + 1
+        await self._write(
+            self._stores.shard.update_shard, record.shard_id, bumped, record.info, found.range_id
+        )
+        return bumped, Outcome.OVERWRITTEN
+
+    # ------------------------------------------------------------------ runs
+
+    async def put_run(
+        self,
+        shard_id: int,
+        range_id: int,
+        state: WorkflowMutableState,
+        current: CurrentExecution | None,
+    ) -> Outcome:
+        """Create the run, and its current pointer when ``current`` (the source's pointer,
+        pointing at this run) is given, in one fenced write."""
+        request = CreateWorkflowExecutionRequest(
+            shard_id=shard_id,
+            range_id=range_id,
+            mode=CreateWorkflowMode.BYPASS_CURRENT
+            if current is None
+            else CreateWorkflowMode.BRAND_NEW,
+            new_snapshot=snapshot_of(state, current),
+        )
+        execution = self._stores.execution
+        try:
+            await self._write(execution.create_workflow_execution, request)
+            return Outcome.WRITTEN
+        except ShardOwnershipLost as exc:
+            raise self._lease_moved(f"shard {shard_id}", exc) from None
+        except (CurrentWorkflowConditionFailed, WorkflowConditionFailed):
+            pass
+        if await self._holds_run(shard_id, state, current):
+            return Outcome.PRESENT
+        key = state.key
+        if not self.force:
+            raise self._conflict(
+                f"run {key.run_id} of workflow {key.workflow_id!r} (shard {shard_id})"
+            )
+        await self._write(execution.delete_workflow_execution, shard_id, key)
+        pointer = await self.reader.current(shard_id, key.namespace_id, key.workflow_id)
+        if pointer is not None and (current is not None or pointer.run_id == key.run_id):
+            stale = ExecutionKey(key.namespace_id, key.workflow_id, pointer.run_id)
+            await self._write(execution.delete_current_workflow_execution, shard_id, stale)
+        try:
+            await self._write(execution.create_workflow_execution, request)
+        except ShardOwnershipLost as exc:
+            raise self._lease_moved(f"shard {shard_id}", exc) from None
+        return Outcome.OVERWRITTEN
+
+    async def _holds_run(
+        self, shard_id: int, state: WorkflowMutableState, current: CurrentExecution | None
+    ) -> bool:
+        key = state.key
+        if await self.reader.run(shard_id, key) != state:
+            return False
+        pointer = await self.reader.current(shard_id, key.namespace_id, key.workflow_id)
+        if current is not None:
+            return pointer == current
+        return pointer is None or pointer.run_id != key.run_id
+
+    def _lease_moved(self, what: str, exc: Exception) -> CopyInterrupted:
+        return CopyInterrupted(
+            f"target {self.description}: {what} was taken over during the copy ({exc}); "
+            "stop whatever writes to the target and run the copy again"
+        )
+
+    async def put_history_tasks(
+        self, shard_id: int, range_id: int, tasks: Sequence[HistoryTask]
+    ) -> None:
+        execution = self._stores.execution
+
+        async def add(batch: list[HistoryTask]) -> None:
+            try:
+                await self._write(execution.add_history_tasks, shard_id, range_id, "", "", batch)
+            except ShardOwnershipLost as exc:
+                raise self._lease_moved(f"shard {shard_id}", exc) from None
+
+        await asyncio.gather(
+            *(add(batch) for batch in batches(tasks, lambda t: len(t.blob.data) + 64))
+        )
+
+    # ------------------------------------------------------------------ history
+
+    async def put_tree_row(self, row: HistoryTreeBranch) -> None:
+        await self._write(
+            self._stores.history.fork_history_branch,
+            row.shard_id,
+            row.tree_id,
+            row.branch_id,
+            row.tree_info,
+        )
+
+    async def put_node(self, source: NodeSource, node: HistoryNode) -> None:
+        assert node.events is not None, "copies read whole rows, never metadata only"
+        request = AppendHistoryNodesRequest(
+            shard_id=source.shard_id,
+            tree_id=source.tree_id,
+            branch_id=source.branch_id,
+            node_id=node.node_id,
+            txn_id=node.txn_id,
+            prev_txn_id=node.prev_txn_id,
+            events=node.events,
+        )
+        await self._write(self._stores.history.append_history_nodes, request)
+
+    # ------------------------------------------------------------------ matching
+
+    async def put_task_queue(self, record: TaskQueueRecord) -> Outcome:
+        store = self._stores.task
+        try:
+            await self._write(store.create_task_queue, record)
+            return Outcome.WRITTEN
+        except ConditionFailed:
+            pass
+        existing = await self.reader.task_queue(record.key)
+        if existing == record:
+            return Outcome.PRESENT
+        what = f"task queue {record.key.name!r} (type {record.key.task_type})"
+        if existing is None or not self.force:
+            raise self._conflict(what)
+        try:
+            await self._write(store.update_task_queue, record, existing.range_id)
+        except ConditionFailed as exc:
+            raise self._lease_moved(what, exc) from None
+        return Outcome.OVERWRITTEN
+
+    async def put_tasks(
+        self, key: TaskQueueKey, range_id: int, tasks: Sequence[TaskRecord]
+    ) -> None:
+        store = self._stores.task
+        what = f"task queue {key.name!r} (type {key.task_type})"
+
+        async def create(batch: list[TaskRecord]) -> None:
+            try:
+                await self._write(store.create_tasks, CreateTasksRequest(key, range_id, batch))
+            except ConditionFailed as exc:
+                raise self._lease_moved(what, exc) from None
+
+        await asyncio.gather(
+            *(create(batch) for batch in batches(tasks, lambda t: len(t.blob.data) + 64))
+        )
