@@ -32,6 +32,15 @@ Environment variables (each overridden by the matching command-line option):
 * ``PC_JAVA_HOME``          JDK to use (otherwise ``JAVA_HOME``, ``java`` on PATH, then
   ``/usr/lib/jvm/*``; Cassandra 5.0 needs Java 11 or 17, 4.x needs 8 or 11)
 
+Profiles (``--profile``): ``dev`` (default) is a plain node without authentication or TLS;
+``astra`` emulates Astra DB's server side: PasswordAuthenticator + CassandraAuthorizer, client
+TLS with client certificates required (``--tls-dir`` holding ``ca.crt``, ``node.pem`` = node key
+and certificate, ``client.crt``/``client.key`` for this tool's readiness probe), and Astra's
+guardrails (no writes at ANY/ONE/LOCAL_ONE, ignored table options, no DROP KEYSPACE, SAI only,
+640 KiB batches...).  Guardrails skip superusers, so they only bite a non-superuser role;
+``python -m persistence_cassandra.testing.astra_stand`` builds the whole stand (certificates,
+roles, keyspace, secure connect bundle, metadata service and SNI proxy) on top of this profile.
+
 Exit codes: 0 success, 1 the node failed, 2 usage or environment problem,
 3 ``status`` found no running node.
 
@@ -49,6 +58,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -63,6 +73,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_VERSION",
     "CassandraLocalError",
+    "ClientTls",
     "JavaInfo",
     "NodeInfo",
     "NodeSettings",
@@ -162,13 +173,13 @@ class YamlSettings:
     """What goes into ``cassandra.yaml`` beyond paths and ports.
 
     ``profile`` selects a set of overrides applied on top of the base config (see
-    ``_PROFILES``); only ``"dev"`` (no auth, no TLS) exists today.  An Astra-like profile
-    (PasswordAuthenticator, CassandraAuthorizer, client TLS, guardrails) is meant to be
-    added there.  ``extra`` is applied last and wins over everything (new-style 4.1+/5.0
-    key names, e.g. ``{"batch_size_warn_threshold": "64KiB"}``).
+    ``_PROFILES``): ``"dev"`` (no auth, no TLS) or ``"astra"`` (PasswordAuthenticator,
+    CassandraAuthorizer, client TLS with client certificates, Astra DB's guardrails; needs
+    ``NodeSettings.client_tls``).  ``extra`` is applied last and wins over everything
+    (new-style 4.1+/5.0 key names, e.g. ``{"batch_size_warn_threshold": "64KiB"}``).
     """
 
-    profile: Literal["dev"] = "dev"
+    profile: Literal["dev", "astra"] = "dev"
     cluster_name: str = "persistence-cassandra-test"
     num_tokens: int = 16
     cas_contention_timeout_ms: int | None = None
@@ -176,6 +187,46 @@ class YamlSettings:
     read_request_timeout_ms: int | None = None
     range_request_timeout_ms: int | None = None
     extra: Mapping[str, YamlValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """PEM files for a node that requires TLS (with client certificates) on its CQL port.
+
+    ``node_pem`` holds the node's private key followed by its certificate chain;
+    ``ca_file`` the CA certificates the node trusts for client certificates, which this
+    tool's readiness probe also uses to verify the node; ``client_cert``/``client_key`` the
+    certificate the probe presents.
+    """
+
+    ca_file: Path
+    node_pem: Path
+    client_cert: Path
+    client_key: Path
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> ClientTls:
+        """The conventional names inside one directory: ``ca.crt``, ``node.pem``,
+        ``client.crt``, ``client.key``."""
+        base = directory.expanduser().resolve()
+        return cls(base / "ca.crt", base / "node.pem", base / "client.crt", base / "client.key")
+
+    def missing(self) -> list[Path]:
+        return [
+            p
+            for p in (self.ca_file, self.node_pem, self.client_cert, self.client_key)
+            if not p.is_file()
+        ]
+
+    def probe_context(self) -> ssl.SSLContext:
+        """Verifies the node's chain against ``ca_file`` (not its name: the probe dials an
+        IP address) and presents the client certificate."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=str(self.ca_file))
+        context.load_cert_chain(certfile=str(self.client_cert), keyfile=str(self.client_key))
+        return context
 
 
 @dataclass(frozen=True)
@@ -202,6 +253,8 @@ class NodeSettings:
     password: str | None = None
     extra_jvm_options: tuple[str, ...] = ()
     yaml: YamlSettings = field(default_factory=YamlSettings)
+    client_tls: ClientTls | None = None
+    """Required by the ``astra`` profile: the node then accepts only TLS clients."""
 
     # ---- derived locations -----------------------------------------------------------
 
@@ -280,6 +333,15 @@ class NodeSettings:
             raise _usage_error("timeouts must be positive")
         if self.yaml.num_tokens < 1:
             raise _usage_error("num_tokens must be >= 1")
+        if self.yaml.profile == "astra":
+            if self.client_tls is None:
+                raise _usage_error(
+                    "the astra profile needs TLS files (--tls-dir with ca.crt, node.pem, "
+                    "client.crt, client.key)"
+                )
+            missing = self.client_tls.missing()
+            if missing:
+                raise _usage_error(f"TLS file(s) missing: {', '.join(map(str, missing))}")
 
 
 @dataclass(frozen=True)
@@ -612,14 +674,22 @@ def cql_release_version(
     timeout: float = 5.0,
     username: str | None = None,
     password: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> str:
     """Run ``SELECT release_version FROM system.local`` over a raw CQL v4 connection.
 
-    Standard library only (no driver).  Raises ``OSError`` if nothing listens and
-    :class:`CqlProbeError` if the server answers but is not (yet) usable.  If the server
-    requires authentication and no credentials are given, returns ``"unknown (auth)"``.
+    Standard library only (no driver).  Raises ``OSError`` (``ssl.SSLError`` included) if
+    nothing listens or TLS fails, and :class:`CqlProbeError` if the server answers but is
+    not (yet) usable.  If the server requires authentication and no credentials are given,
+    returns ``"unknown (auth)"``.  With ``ssl_context`` the connection is TLS.
     """
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with contextlib.ExitStack() as stack:
+        raw = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
+        sock = (
+            stack.enter_context(ssl_context.wrap_socket(raw, server_hostname=host))
+            if ssl_context is not None
+            else raw
+        )
         sock.settimeout(timeout)
         startup = struct.pack(">H", 1) + _cql_string("CQL_VERSION") + _cql_string("3.0.0")
         opcode, _ = _cql_request(sock, _OP_STARTUP, startup)
@@ -645,6 +715,7 @@ def cql_release_version(
 
 def _probe(settings: NodeSettings, timeout: float = 3.0) -> str | None:
     """Release version if a usable node answers CQL on the port, else None."""
+    tls = settings.client_tls
     try:
         return cql_release_version(
             HOST,
@@ -652,8 +723,9 @@ def _probe(settings: NodeSettings, timeout: float = 3.0) -> str | None:
             timeout=timeout,
             username=settings.username,
             password=settings.password,
+            ssl_context=tls.probe_context() if tls is not None else None,
         )
-    except (OSError, CqlProbeError, struct.error):
+    except (OSError, CqlProbeError, struct.error, ValueError):
         return None
 
 
@@ -935,12 +1007,94 @@ def _profile_dev(settings: NodeSettings, config: dict[str, YamlValue]) -> None:
     """Plain local node: no auth, no TLS, default guardrails."""
 
 
-# Profile name -> function mutating the base config.  An Astra-like profile would set
-# authenticator/authorizer (PasswordAuthenticator, CassandraAuthorizer),
-# client_encryption_options and guardrails here (and NodeSettings.username/password
-# are already used by the readiness probe).
+# Table options Astra DB accepts but ignores (with a client warning).  Astra's list also
+# names nodesync and the dse_* graph labels, which Apache refuses to start with because they
+# are not table properties at all.
+ASTRA_IGNORED_TABLE_PROPERTIES: tuple[str, ...] = (
+    "additional_write_policy",
+    "bloom_filter_fp_chance",
+    "caching",
+    "cdc",
+    "compaction",
+    "compression",
+    "crc_check_chance",
+    "gc_grace_seconds",
+    "id",
+    "max_index_interval",
+    "memtable",
+    "memtable_flush_period_in_ms",
+    "min_index_interval",
+    "read_repair",
+    "speculative_retry",
+)
+
+
+def _profile_astra(settings: NodeSettings, config: dict[str, YamlValue]) -> None:
+    """Astra DB's server side, as far as Apache Cassandra 5.0 can express it.
+
+    Guardrails skip superusers (and everyone is a superuser without authentication), so
+    authentication and authorization come first; the guardrail values follow Astra's DBaaS
+    defaults (reference/astra_and_tools.md, 1.3 and 1.4).  CREATE/ALTER KEYSPACE are left
+    to permissions: the application role is simply never granted them.
+    """
+    tls = settings.client_tls
+    if tls is None:  # validate() reports it; kept for the type checker
+        raise _usage_error("the astra profile needs NodeSettings.client_tls")
+    config.update(
+        {
+            "authenticator": {"class_name": "org.apache.cassandra.auth.PasswordAuthenticator"},
+            "authorizer": "CassandraAuthorizer",
+            "role_manager": "CassandraRoleManager",
+            "client_encryption_options": {
+                "enabled": True,
+                "optional": False,
+                "require_client_auth": True,
+                "ssl_context_factory": {
+                    "class_name": "org.apache.cassandra.security.PEMBasedSslContextFactory"
+                },
+                "keystore": str(tls.node_pem),
+                "truststore": str(tls.ca_file),
+            },
+            # Writes
+            "write_consistency_levels_disallowed": ["ANY", "ONE", "LOCAL_ONE"],
+            "read_consistency_levels_disallowed": [],
+            # Apache's 5/50 KiB defaults are stricter than Astra: left alone, local tests
+            # would reject batches Astra accepts.
+            "batch_size_warn_threshold": "64KiB",
+            "batch_size_fail_threshold": "640KiB",
+            "unlogged_batch_across_partitions_warn_threshold": 10,
+            "read_before_write_list_operations_enabled": False,
+            "column_value_size_fail_threshold": "5MiB",
+            "collection_size_warn_threshold": "5MiB",
+            "items_per_collection_warn_threshold": 20,
+            # Schema.  Astra fixes compaction to UCS; the `compaction` option is ignored.
+            "default_compaction": {"class_name": "UnifiedCompactionStrategy", "parameters": {}},
+            "table_properties_ignored": list(ASTRA_IGNORED_TABLE_PROPERTIES),
+            "drop_keyspace_enabled": False,
+            "simplestrategy_enabled": False,
+            "materialized_views_enabled": False,
+            "user_defined_functions_enabled": False,
+            "sasi_indexes_enabled": False,
+            "default_secondary_index": "sai",
+            "secondary_indexes_per_table_fail_threshold": 10,
+            "tables_warn_threshold": 100,
+            "tables_fail_threshold": 200,
+            "columns_per_table_fail_threshold": 50,
+            "fields_per_udt_fail_threshold": 10,
+            # Reads
+            "partition_keys_in_select_fail_threshold": 20,
+            "in_select_cartesian_product_fail_threshold": 25,
+            "partition_size_warn_threshold": "100MiB",
+            "tombstone_warn_threshold": 1000,
+            "tombstone_failure_threshold": 100000,
+        }
+    )
+
+
+# Profile name -> function mutating the base config.
 _PROFILES: dict[str, Callable[[NodeSettings, dict[str, YamlValue]], None]] = {
     "dev": _profile_dev,
+    "astra": _profile_astra,
 }
 
 
@@ -1376,6 +1530,18 @@ def _build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--lock-memory", action="store_true", help="let Cassandra mlockall() its memory"
     )
+    common.add_argument(
+        "--profile",
+        choices=sorted(_PROFILES),
+        help="dev (default): no auth, no TLS; astra: auth, client TLS, Astra's guardrails",
+    )
+    common.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="client TLS files (ca.crt, node.pem, client.crt, client.key); TLS is then required",
+    )
+    common.add_argument("--user", help="role the readiness probe logs in as (auth profiles)")
+    common.add_argument("--password", help="password of --user")
     common.add_argument("-q", "--quiet", action="store_true", help="fewer messages")
 
     parser = _ArgParser(
@@ -1411,6 +1577,11 @@ def _settings_from_args(args: argparse.Namespace) -> NodeSettings:
         jmx_port=args.jmx_port,
         lock_memory=bool(args.lock_memory),
         quiet=bool(args.quiet) or args.command == "ensure",
+        # The astra profile's built-in superuser, which exists as soon as auth is set up.
+        username=args.user or ("cassandra" if args.profile == "astra" else None),
+        password=args.password or ("cassandra" if args.profile == "astra" else None),
+        yaml=YamlSettings(profile=args.profile or "dev"),
+        client_tls=ClientTls.from_dir(args.tls_dir) if args.tls_dir is not None else None,
     )
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from copy_support import SHARDS, file_digest, open_stores, sqlite_store
-from copy_workload import Shape, capture, populate
+from copy_support import SHARDS, open_stores, sqlite_store
+from copy_workload import PopulatedSource, Shape, make_source
 
 # --------------------------------------------------------------------------- servers
 
@@ -158,26 +158,6 @@ async def store_factory(
 
 
 # --------------------------------------------------------------------------- the source
-
-
-@dataclass(frozen=True)
-class PopulatedSource:
-    datastore: dict[str, Any]
-    path: Path
-    content: dict[str, Any]
-    """What :func:`copy_workload.capture` reads from it."""
-    digest: str
-    """SHA-256 of the database file: a copy must leave it byte-identical."""
-
-
-async def make_source(directory: Path, shape: Shape) -> PopulatedSource:
-    path = directory / "source.db"
-    store = sqlite_store(path)
-    async with open_stores(store, create=True) as bundle:
-        await populate(bundle, shape)
-    async with open_stores(store) as bundle:
-        content = await capture(bundle, range(1, shape.shards + 1))
-    return PopulatedSource(store, path, content, file_digest(path))
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,10 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from copy_support import file_digest, open_stores, sqlite_store
 
 from persistence_cassandra.copy import StoreSet
 from persistence_cassandra.errors import NotFound
@@ -494,3 +497,23 @@ async def capture(stores: StoreSet, shard_ids: range | list[int]) -> dict[str, A
 
 def without_ranges(content: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in content.items() if k != "shard_ranges"}
+
+
+@dataclass(frozen=True)
+class PopulatedSource:
+    datastore: dict[str, Any]
+    path: Path
+    content: dict[str, Any]
+    """What :func:`copy_workload.capture` reads from it."""
+    digest: str
+    """SHA-256 of the database file: a copy must leave it byte-identical."""
+
+
+async def make_source(directory: Path, shape: Shape) -> PopulatedSource:
+    path = directory / "source.db"
+    store = sqlite_store(path)
+    async with open_stores(store, create=True) as bundle:
+        await populate(bundle, shape)
+    async with open_stores(store) as bundle:
+        content = await capture(bundle, range(1, shape.shards + 1))
+    return PopulatedSource(store, path, content, file_digest(path))

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from copy_support import run_cli, sqlite_store, write_config
-from copy_workload import Shape
+from copy_workload import Shape, make_source
 
-from conftest import StoreFactory, make_source
+from conftest import StoreFactory
 
 _COPIED = re.compile(r"copied ([\d,]+) rows in ([\d.]+) s \(([\d,]+) rows/s\)")
 

@@ -269,7 +269,7 @@ async def test_the_source_is_only_read(source, store_factory, tmp_path):
 
 async def test_a_killed_copy_resumes(store_factory, tmp_path):
     """The CLI killed (SIGKILL) in the middle of the runs, then run again."""
-    from conftest import make_source
+    from copy_workload import make_source
 
     big = await make_source(tmp_path / "big", Shape(workflows=300, shards=SHARDS, seed=11))
     target_store = await store_factory.sqlite("target")

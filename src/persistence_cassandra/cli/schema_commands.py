@@ -434,7 +434,7 @@ class _ProgressListener(MigrationListener):
         )
 
     def note(self, message: str) -> None:
-        self._console.print(message, highlight=False)
+        self._console.print(message, highlight=False, markup=False)
 
     def close(self) -> None:
         if self._progress is not None:

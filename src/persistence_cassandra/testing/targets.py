@@ -8,8 +8,11 @@ after itself. The built-ins:
 ``sqlite-file``    an SQLite file in a temporary directory
 ``postgres``       a fresh database on the server of ``servers.postgres_dsn()``, dropped after
 ``cassandra``      a fresh keyspace on the node of ``servers.cassandra_endpoint()``, dropped after
+``cassandra-astra`` a fresh keyspace on the local Astra DB stand (:mod:`.astra_stand`): made by
+                   the stand's superuser as Astra's portal would, used through the secure connect
+                   bundle by the non-superuser token role, under Astra's guardrails
 
-``PC_TEST_TARGETS`` (comma-separated) selects which run; default: all four. A selected target
+``PC_TEST_TARGETS`` (comma-separated) selects which run; default: all five. A selected target
 whose server cannot be reached fails its tests; it is never skipped. A third-party backend adds
 its own with :func:`register_target`.
 """
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 TARGETS_ENV = "PC_TEST_TARGETS"
-DEFAULT_TARGETS = ("sqlite-memory", "sqlite-file", "postgres", "cassandra")
+DEFAULT_TARGETS = ("sqlite-memory", "sqlite-file", "postgres", "cassandra", "cassandra-astra")
 
 TargetFactory = Callable[[], AbstractAsyncContextManager[StoreBundle]]
 
@@ -225,3 +228,27 @@ register_target("sqlite-memory", _sqlite_memory)
 register_target("sqlite-file", _sqlite_file)
 register_target("postgres", _postgres, marks=("postgres",))
 register_target("cassandra", _cassandra, marks=("cassandra",))
+
+
+# --------------------------------------------------------------------------- Astra DB stand
+
+
+@asynccontextmanager
+async def _cassandra_astra() -> AsyncIterator[StoreBundle]:
+    from persistence_cassandra.testing.astra_stand import shared_stand
+
+    stand = await asyncio.to_thread(shared_stand)
+    # Made by the stand's superuser, as Astra's portal makes keyspaces: the token role the
+    # stores connect as cannot create one.
+    keyspace = await asyncio.to_thread(stand.create_keyspace)
+    try:
+        async with open_datastore(stand.datastore_config(keyspace)) as bundle:
+            yield bundle
+    finally:
+        try:
+            await asyncio.to_thread(stand.drop_keyspace, keyspace)
+        except Exception as exc:  # cleanup only: the tests' outcome stands
+            warnings.warn(f"could not drop test keyspace {keyspace}: {exc}", stacklevel=1)
+
+
+register_target("cassandra-astra", _cassandra_astra, marks=("cassandra",))
