@@ -16,12 +16,14 @@ from typing import Any
 import click
 
 from persistence_cassandra import __version__
+from persistence_cassandra.cli.bench_command import bench_command
 from persistence_cassandra.cli.config_commands import config_group
 from persistence_cassandra.cli.context import CliContext
 from persistence_cassandra.cli.copy_command import copy_command
 from persistence_cassandra.cli.demo import demo_command
 from persistence_cassandra.cli.doctor import doctor_command
 from persistence_cassandra.cli.schema_commands import schema_group
+from persistence_cassandra.cli.workload_command import workload_command
 from persistence_cassandra.errors import (
     ConfigError,
     PersistenceError,
@@ -162,7 +164,9 @@ cli.add_command(config_group)
 cli.add_command(doctor_command)
 cli.add_command(demo_command)
 cli.add_command(schema_group)
+cli.add_command(workload_command)
 cli.add_command(copy_command)
+cli.add_command(bench_command)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -145,10 +146,22 @@ def encode_branch_token(branch: HistoryBranch) -> bytes:
 
 def parse_branch_token(token: bytes) -> HistoryBranch:
     """The branch a token names; a token this module did not produce raises ``InvalidRequest``."""
+    if type(token) is bytes:
+        return _parse_cached(token)
+    return _parse(token)
+
+
+def _parse(token: bytes) -> HistoryBranch:
     try:
         return _branch_from_json(json.loads(token))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"invalid history branch token: {exc}") from exc
+
+
+# Every append and read of a run hands the manager the same token again; parsing (JSON plus
+# validation) cost more than the rest of an append. Tokens are immutable bytes and branches
+# frozen, so a parsed token can be shared; failures are not cached (they raise).
+_parse_cached = functools.lru_cache(maxsize=4096)(_parse)
 
 
 # --------------------------------------------------------------------------- tree info

@@ -1,0 +1,96 @@
+"""Sending writes whose outcome may be unknown, as a history service must.
+
+A conditional write that times out may have committed (``Timeout(may_have_committed=True)``):
+sending it again blindly could fail its condition against its own first attempt, or apply it
+twice. So an execution write is followed, after a timeout, by a read of the run: if the stored
+``db_record_version`` is the one the write set, it applied; if it is still the previous one, it
+did not, and is sent again; anything else is a broken invariant. Idempotent writes (history
+nodes and matching tasks are upserts keyed by transaction or task id) are simply sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from persistence_cassandra.errors import DataLoss, NotFound, Timeout
+from persistence_cassandra.persistence import Persistence
+from persistence_cassandra.records import (
+    ConflictResolveWorkflowExecutionRequest,
+    CreateWorkflowExecutionRequest,
+    HistoryTask,
+    UpdateWorkflowExecutionRequest,
+)
+
+__all__ = [
+    "WRITE_ATTEMPTS",
+    "ExecutionRequest",
+    "RequestBuilder",
+    "execute_write",
+    "retry_idempotent",
+    "write_applied",
+]
+
+WRITE_ATTEMPTS = 5
+"""Attempts of a write whose outcome was unknown."""
+
+ExecutionRequest = (
+    CreateWorkflowExecutionRequest
+    | UpdateWorkflowExecutionRequest
+    | ConflictResolveWorkflowExecutionRequest
+)
+RequestBuilder = Callable[[int, list[HistoryTask]], ExecutionRequest]
+"""``(range_id, tasks) -> request``: builds a write once its task ids are known."""
+
+
+async def execute_write(persistence: Persistence, request: ExecutionRequest) -> None:
+    """Send an execution write; after a timeout, re-read to learn whether it applied and send
+    it again only if it did not."""
+    execution = persistence.execution
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            if isinstance(request, CreateWorkflowExecutionRequest):
+                await execution.create_workflow_execution(request)
+            elif isinstance(request, UpdateWorkflowExecutionRequest):
+                await execution.update_workflow_execution(request)
+            else:
+                await execution.conflict_resolve_workflow_execution(request)
+            return
+        except Timeout:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            if await write_applied(persistence, request):
+                return
+
+
+async def write_applied(persistence: Persistence, request: ExecutionRequest) -> bool:
+    """Whether a write whose outcome is unknown is stored (``DataLoss`` when the run is at a
+    version neither before nor after it)."""
+    if isinstance(request, CreateWorkflowExecutionRequest):
+        key, version = request.new_snapshot.key, request.new_snapshot.db_record_version
+    elif isinstance(request, UpdateWorkflowExecutionRequest):
+        key, version = request.mutation.key, request.mutation.db_record_version
+    else:
+        key, version = request.reset_snapshot.key, request.reset_snapshot.db_record_version
+    try:
+        stored = await persistence.execution.get_workflow_execution(request.shard_id, key)
+    except NotFound:
+        return False
+    if stored.db_record_version == version:
+        return True
+    if stored.db_record_version == version - 1:
+        return False
+    raise DataLoss(
+        f"after a timed-out write at version {version}, the run is at version "
+        f"{stored.db_record_version}"
+    )
+
+
+async def retry_idempotent(call: Callable[[], Awaitable[object]]) -> None:
+    """For idempotent writes only: send again after a timeout."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            await call()
+            return
+        except Timeout:
+            if attempt == WRITE_ATTEMPTS:
+                raise
