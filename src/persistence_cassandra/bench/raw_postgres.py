@@ -22,24 +22,25 @@ import psycopg
 
 from persistence_cassandra.backends.sql.postgres import PostgresDialect, connection_info
 from persistence_cassandra.bench.baseline import RawFailure
-from persistence_cassandra.bench.raw_sql import Execute, Lookups, Plan, RawSql, Row, Writes
+from persistence_cassandra.bench.raw_sql import (
+    Execute,
+    Lookups,
+    Plan,
+    RawSql,
+    RawSqlOperations,
+    Row,
+    Writes,
+)
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.errors import ConfigError
 from persistence_cassandra.records import (
     AppendHistoryNodesRequest,
     CreateTasksRequest,
-    CreateWorkflowExecutionRequest,
-    CreateWorkflowMode,
-    DataBlob,
-    ExecutionKey,
-    GetHistoryTasksRequest,
     GetTasksRequest,
     ReadHistoryBranchRequest,
     TaskCategory,
     TaskKey,
     TaskQueueKey,
-    UpdateWorkflowExecutionRequest,
-    UpdateWorkflowMode,
     to_epoch_ms,
 )
 
@@ -102,7 +103,7 @@ def run_plan(connection: psycopg.Connection[Any], plan: Plan) -> None:
         raise
 
 
-class RawPostgresBaseline:
+class RawPostgresBaseline(RawSqlOperations):
     def __init__(self, conninfo: str, connections: int, server_version: str) -> None:
         self.driver = f"psycopg {psycopg.__version__} / PostgreSQL {server_version}"
         self._sql = RawSql(PostgresDialect())
@@ -155,57 +156,6 @@ class RawPostgresBaseline:
         await asyncio.to_thread(shutdown)
 
     # ------------------------------------------------------------------ operations
-
-    async def update_shard(
-        self, shard_id: int, range_id: int, info: DataBlob, previous_range_id: int
-    ) -> None:
-        await self._plan(self._sql.shard_plan(shard_id, range_id, info, previous_range_id))
-
-    async def create_workflow_execution(self, request: CreateWorkflowExecutionRequest) -> None:
-        if request.mode is not CreateWorkflowMode.BRAND_NEW:
-            raise NotImplementedError("the raw baseline only creates brand-new runs")
-        await self._plan(
-            self._sql.create_plan(request.shard_id, request.range_id, request.new_snapshot)
-        )
-
-    async def update_workflow_execution(self, request: UpdateWorkflowExecutionRequest) -> None:
-        if request.mode is not UpdateWorkflowMode.UPDATE_CURRENT or request.new_snapshot:
-            raise NotImplementedError("the raw baseline only updates the current run")
-        await self._plan(
-            self._sql.update_plan(request.shard_id, request.range_id, request.mutation)
-        )
-
-    async def get_workflow_execution(self, shard_id: int, key: ExecutionKey) -> object:
-        sql = self._sql
-        rows = await self._read(
-            sql.mutable_state, sql.run_params(shard_id, key) * sql.mutable_state_parts
-        )
-        if not rows:
-            raise RawFailure(f"run {key.run_id} not found")
-        return rows
-
-    async def get_history_tasks(self, request: GetHistoryTasksRequest) -> Sequence[object]:
-        if request.next_page_token:
-            raise NotImplementedError("the raw baseline reads first pages only")
-        sql, category = self._sql, int(request.category)
-        low, high = request.inclusive_min, request.exclusive_max
-        if sql.history_task_category(request.category):
-            return await self._read(
-                sql.get_scheduled,
-                (
-                    request.shard_id,
-                    category,
-                    to_epoch_ms(low.fire_time),
-                    low.task_id,
-                    to_epoch_ms(high.fire_time),
-                    high.task_id,
-                    request.page_size + 1,
-                ),
-            )
-        return await self._read(
-            sql.get_immediate,
-            (request.shard_id, category, low.task_id, high.task_id, request.page_size + 1),
-        )
 
     async def complete_history_task(
         self, shard_id: int, category: TaskCategory, key: TaskKey

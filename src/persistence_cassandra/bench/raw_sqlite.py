@@ -26,24 +26,24 @@ from typing import Any, TypeVar
 from persistence_cassandra.backends.sql.sqlite import SqliteDialect, connection_factory
 from persistence_cassandra.backends.sql.sqlite_runner import MAX_GROUP
 from persistence_cassandra.bench.baseline import RawFailure
-from persistence_cassandra.bench.raw_sql import Execute, Lookups, Plan, RawSql, Row
+from persistence_cassandra.bench.raw_sql import (
+    Execute,
+    Lookups,
+    Plan,
+    RawSql,
+    RawSqlOperations,
+    Row,
+)
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.errors import ConfigError
 from persistence_cassandra.records import (
     AppendHistoryNodesRequest,
     CreateTasksRequest,
-    CreateWorkflowExecutionRequest,
-    CreateWorkflowMode,
-    DataBlob,
-    ExecutionKey,
-    GetHistoryTasksRequest,
     GetTasksRequest,
     ReadHistoryBranchRequest,
     TaskCategory,
     TaskKey,
     TaskQueueKey,
-    UpdateWorkflowExecutionRequest,
-    UpdateWorkflowMode,
     to_epoch_ms,
 )
 
@@ -85,7 +85,7 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
             future.set_exception(value)
 
 
-class RawSqliteBaseline:
+class RawSqliteBaseline(RawSqlOperations):
     def __init__(self, connect: Callable[[], sqlite3.Connection], readers: int) -> None:
         self.driver = f"sqlite3 / SQLite {sqlite3.sqlite_version}"
         self._sql = RawSql(SqliteDialect())
@@ -195,57 +195,6 @@ class RawSqliteBaseline:
         await self._write(lambda cursor: run_plan(cursor, plan))
 
     # ------------------------------------------------------------------ operations
-
-    async def update_shard(
-        self, shard_id: int, range_id: int, info: DataBlob, previous_range_id: int
-    ) -> None:
-        await self._plan(self._sql.shard_plan(shard_id, range_id, info, previous_range_id))
-
-    async def create_workflow_execution(self, request: CreateWorkflowExecutionRequest) -> None:
-        if request.mode is not CreateWorkflowMode.BRAND_NEW:
-            raise NotImplementedError("the raw baseline only creates brand-new runs")
-        await self._plan(
-            self._sql.create_plan(request.shard_id, request.range_id, request.new_snapshot)
-        )
-
-    async def update_workflow_execution(self, request: UpdateWorkflowExecutionRequest) -> None:
-        if request.mode is not UpdateWorkflowMode.UPDATE_CURRENT or request.new_snapshot:
-            raise NotImplementedError("the raw baseline only updates the current run")
-        await self._plan(
-            self._sql.update_plan(request.shard_id, request.range_id, request.mutation)
-        )
-
-    async def get_workflow_execution(self, shard_id: int, key: ExecutionKey) -> object:
-        sql = self._sql
-        rows = await self._read(
-            sql.mutable_state, sql.run_params(shard_id, key) * sql.mutable_state_parts
-        )
-        if not rows:
-            raise RawFailure(f"run {key.run_id} not found")
-        return rows
-
-    async def get_history_tasks(self, request: GetHistoryTasksRequest) -> Sequence[object]:
-        if request.next_page_token:
-            raise NotImplementedError("the raw baseline reads first pages only")
-        sql, category = self._sql, int(request.category)
-        low, high = request.inclusive_min, request.exclusive_max
-        if sql.history_task_category(request.category):
-            return await self._read(
-                sql.get_scheduled,
-                (
-                    request.shard_id,
-                    category,
-                    to_epoch_ms(low.fire_time),
-                    low.task_id,
-                    to_epoch_ms(high.fire_time),
-                    high.task_id,
-                    request.page_size + 1,
-                ),
-            )
-        return await self._read(
-            sql.get_immediate,
-            (request.shard_id, category, low.task_id, high.task_id, request.page_size + 1),
-        )
 
     async def complete_history_task(
         self, shard_id: int, category: TaskCategory, key: TaskKey
