@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -128,6 +129,21 @@ def _split_attributes(attributes: dict[str, str]) -> tuple[dict[str, str], dict[
     return uri, pragmas
 
 
+def _apply_pragma(connection: sqlite3.Connection, statement: str, deadline: float) -> None:
+    # Switching a new file to WAL needs it to be free of other connections, and SQLite answers
+    # SQLITE_BUSY at once (no busy handler) while several stores open the same new file: wait
+    # for it within the busy timeout, as every other statement does.
+    while True:
+        try:
+            connection.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            busy = (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def connection_factory(
     database: str, attributes: dict[str, str], *, must_exist: bool
 ) -> Callable[[], sqlite3.Connection]:
@@ -158,8 +174,9 @@ def connection_factory(
             check_same_thread=False,  # used by one thread at a time, closed by another
             cached_statements=256,
         )
+        deadline = time.monotonic() + busy_seconds
         for name, value in pragmas.items():
-            connection.execute(f"PRAGMA {name} = {value}")
+            _apply_pragma(connection, f"PRAGMA {name} = {value}", deadline)
         return connection
 
     return connect
