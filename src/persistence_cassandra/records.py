@@ -4,6 +4,12 @@ Stores see opaque :class:`DataBlob` values plus the few "significant" columns th
 conditions need (ids, range ids, versions, states). Everything else stays inside blobs, so a
 backend never has to understand the payload it stores.
 
+Records that reads return in bulk (blobs, history nodes, tasks, history tasks, namespaces and
+the like) are plain slotted dataclasses with a field hash rather than ``frozen=True``: a frozen
+dataclass sets each field through ``object.__setattr__``, which made building a page of 100
+tasks cost as much as reading it from SQLite. They are still values: stores never mutate a
+record they were given or returned, and callers must not either (the hash would go stale).
+
 Times are timezone-aware UTC ``datetime`` values with millisecond precision (the precision of a
 Cassandra ``timestamp``); :func:`to_epoch_ms` / :func:`from_epoch_ms` convert at the backend edge.
 """
@@ -40,7 +46,7 @@ def truncate_to_ms(value: datetime) -> datetime:
     return from_epoch_ms(to_epoch_ms(value))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DataBlob:
     """Serialized payload plus the name of its encoding (for example ``"proto3"`` or ``"json"``)."""
 
@@ -48,7 +54,7 @@ class DataBlob:
     encoding: str = "proto3"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Page(Generic[T]):
     """One page of a paged read. An empty ``next_page_token`` means there is nothing more."""
 
@@ -59,7 +65,7 @@ class Page(Generic[T]):
 # --------------------------------------------------------------------------- shards
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ShardRecord:
     shard_id: int
     range_id: int
@@ -140,7 +146,7 @@ class TaskKey:
         return TaskKey(EPOCH, task_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HistoryTask:
     category: TaskCategory
     key: TaskKey
@@ -154,7 +160,7 @@ class ExecutionKey:
     run_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CurrentExecution:
     """The current-run pointer of a workflow id, with what reuse decisions need."""
 
@@ -326,7 +332,7 @@ class GetHistoryTasksRequest:
 # --------------------------------------------------------------------------- history
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HistoryNode:
     """One batch of events on one branch, as stored."""
 
@@ -367,7 +373,7 @@ class ReadHistoryBranchRequest:
     metadata_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HistoryTreeBranch:
     tree_id: str
     branch_id: str
@@ -403,14 +409,14 @@ class TaskQueueKey:
     """1 = workflow task queue, 2 = activity task queue (Temporal's values)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TaskQueueRecord:
     key: TaskQueueKey
     range_id: int
     info: DataBlob
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TaskRecord:
     task_id: int
     blob: DataBlob
@@ -440,7 +446,7 @@ class GetTasksRequest:
 # --------------------------------------------------------------------------- namespaces
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class NamespaceRecord:
     id: str
     name: str

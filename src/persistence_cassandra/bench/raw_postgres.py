@@ -1,8 +1,9 @@
 """The PostgreSQL baseline: the SQL layer's statements through psycopg 3, nothing else.
 
-The same connection settings as the backend (its connection string, autocommit, 512 prepared
-statements per connection) and the same concurrency model: ``maxConns`` threads, here each
-owning one connection for good (the backend borrows from a pool per operation). A write plan
+The same connection settings as the backend (its connection string and connection factory:
+autocommit, 512 prepared statements per connection) and the same concurrency model:
+``maxConns`` threads, each owning one connection for good, reached through
+``run_in_executor`` (the backend hands units to its threads through its own queue). A write plan
 makes the backend's round trips: ``BEGIN`` travels with the locking reads in one pipeline,
 statements whose row count matters go alone, and deferred writes travel with the next step or
 with the ``COMMIT``.
@@ -20,7 +21,11 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from persistence_cassandra.backends.sql.postgres import PostgresDialect, connection_info
+from persistence_cassandra.backends.sql.postgres import (
+    PostgresDialect,
+    connection_info,
+    connector,
+)
 from persistence_cassandra.bench.baseline import RawFailure
 from persistence_cassandra.bench.raw_sql import (
     Execute,
@@ -49,9 +54,6 @@ __all__ = ["RawPostgresBaseline", "open_baseline", "run_plan"]
 T = TypeVar("T")
 _Pending = tuple[str, Any, bool]
 """Statement, parameters (or rows), and whether it is an ``executemany``."""
-
-PREPARED_MAX = 512
-"""The backend's setting, so both sides keep the same statements prepared server-side."""
 
 
 def _send(connection: psycopg.Connection[Any], batch: list[_Pending]) -> list[psycopg.Cursor[Any]]:
@@ -107,7 +109,7 @@ class RawPostgresBaseline(RawSqlOperations):
     def __init__(self, conninfo: str, connections: int, server_version: str) -> None:
         self.driver = f"psycopg {psycopg.__version__} / PostgreSQL {server_version}"
         self._sql = RawSql(PostgresDialect())
-        self._conninfo = conninfo
+        self._connect = connector(conninfo)  # the backend's settings (autocommit, prepared)
         self._executor = ThreadPoolExecutor(connections, thread_name_prefix="raw-postgres")
         self._local = threading.local()
         self._connections: list[psycopg.Connection[Any]] = []
@@ -116,8 +118,7 @@ class RawPostgresBaseline(RawSqlOperations):
     def _connection(self) -> psycopg.Connection[Any]:
         connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = psycopg.connect(self._conninfo, autocommit=True)
-            connection.prepared_max = PREPARED_MAX
+            connection = self._connect()
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)

@@ -15,9 +15,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from persistence_cassandra.middleware.wrapping import Call
+from persistence_cassandra.middleware.wrapping import Call, StoreCall
 
 __all__ = [
     "LatencyHistogram",
@@ -133,7 +133,8 @@ class MetricsRegistry:
             return found
 
     def snapshot(self) -> list[OperationSummary]:
-        """Summaries of every operation called so far, sorted by name."""
+        """Summaries of every operation called since the start (or the last reset), sorted by
+        name."""
         return [
             OperationSummary(
                 store=store,
@@ -146,13 +147,18 @@ class MetricsRegistry:
                 max=metrics.latency.maximum,
             )
             for (store, method), metrics in sorted(self._operations.items())
+            if metrics.calls
         ]
 
     def total_calls(self) -> int:
         return sum(metrics.calls for metrics in self._operations.values())
 
     def reset(self) -> None:
-        self._operations.clear()
+        # In place: wrappers hold their methods' OperationMetrics from the time they were built.
+        for metrics in self._operations.values():
+            metrics.calls = 0
+            metrics.errors.clear()
+            metrics.latency = LatencyHistogram()
 
 
 class MetricsInterceptor:
@@ -165,14 +171,22 @@ class MetricsInterceptor:
         self._clock = clock
 
     async def __call__(self, store: str, method: str, call: Call[T]) -> T:
+        result: T = await self.bind(store, method, call)()
+        return result
+
+    def bind(self, store: str, method: str, inner: StoreCall) -> StoreCall:
         metrics = self.registry.operation(store, method)
-        metrics.calls += 1
         clock = self._clock
-        started = clock()
-        try:
-            return await call()
-        except Exception as error:
-            metrics.errors[type(error).__name__] += 1
-            raise
-        finally:
-            metrics.latency.record(clock() - started)
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            metrics.calls += 1
+            started = clock()
+            try:
+                return await inner(*args, **kwargs)
+            except Exception as error:
+                metrics.errors[type(error).__name__] += 1
+                raise
+            finally:
+                metrics.latency.record(clock() - started)
+
+        return timed

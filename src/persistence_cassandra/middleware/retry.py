@@ -20,10 +20,10 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from persistence_cassandra.errors import Unavailable
-from persistence_cassandra.middleware.wrapping import Call
+from persistence_cassandra.middleware.wrapping import Call, StoreCall
 
 __all__ = ["RetryInterceptor", "RetryPolicy", "is_transient"]
 
@@ -85,13 +85,20 @@ class RetryInterceptor:
         """Attempts made beyond the first, over the interceptor's lifetime."""
 
     async def __call__(self, store: str, method: str, call: Call[T]) -> T:
-        failed = 0
-        while True:
-            try:
-                return await call()
-            except Exception as error:
-                failed += 1
-                if failed >= self.policy.max_attempts or not self._is_retryable(error):
-                    raise
-            self.retries += 1
-            await self._sleep(self.policy.delay(failed, self._rng))
+        result: T = await self.bind(store, method, call)()
+        return result
+
+    def bind(self, _store: str, _method: str, inner: StoreCall) -> StoreCall:
+        async def retried(*args: Any, **kwargs: Any) -> Any:
+            failed = 0
+            while True:
+                try:
+                    return await inner(*args, **kwargs)
+                except Exception as error:
+                    failed += 1
+                    if failed >= self.policy.max_attempts or not self._is_retryable(error):
+                        raise
+                self.retries += 1
+                await self._sleep(self.policy.delay(failed, self._rng))
+
+        return retried

@@ -6,8 +6,12 @@ without touching this package) and routes each call through one interceptor::
 
     interceptor(store_name, method_name, call)   # call() performs the real store call
 
-Stacking is done by :class:`InterceptorChain` rather than by wrapping wrappers, so a store call
-costs one extra object hop however many concerns are enabled. There is no ``__getattr__``
+Stacking is done by :class:`InterceptorChain` rather than by wrapping wrappers. Because every
+store call pays for the stack, an interceptor may also offer ``bind(store, method, inner)``
+(:class:`BindingInterceptor`): it is called once per store method when the wrapper is built and
+returns ``inner`` with the concern around it, so that per-call work (finding the method's
+metrics, building a closure per layer) is done once. Interceptors without ``bind`` are adapted
+to it through their ``__call__``; the two must behave alike. There is no ``__getattr__``
 forwarding: anything that is not a Protocol method does not exist on the wrapper, which keeps
 the type checker and the drift test honest.
 """
@@ -21,9 +25,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 __all__ = [
+    "BindingInterceptor",
     "Call",
     "Interceptor",
     "InterceptorChain",
+    "StoreCall",
+    "bind_interceptor",
     "protocol_methods",
     "store_name_of",
     "wrap_store",
@@ -36,10 +43,38 @@ Call = Callable[[], Awaitable[T]]
 """A zero-argument coroutine factory performing one store call; calling it again retries."""
 
 
+StoreCall = Callable[..., Awaitable[Any]]
+"""A store method, or a store method with interceptors around it: same arguments, same result."""
+
+
 class Interceptor(Protocol):
     """Runs around every store call; must await ``call()`` (possibly several times) or raise."""
 
     async def __call__(self, store: str, method: str, call: Call[T]) -> T: ...
+
+
+class BindingInterceptor(Interceptor, Protocol):
+    """An interceptor that can also be applied to one store method ahead of the calls."""
+
+    def bind(self, store: str, method: str, inner: StoreCall) -> StoreCall:
+        """``inner`` with this concern around it: what ``__call__`` does for each call of
+        ``store.method``, with everything that does not depend on the call done here."""
+        ...
+
+
+def bind_interceptor(
+    interceptor: Interceptor, store: str, method: str, inner: StoreCall
+) -> StoreCall:
+    """``interceptor`` applied to ``inner`` (by its ``bind`` if it has one)."""
+    bind = getattr(interceptor, "bind", None)
+    if bind is not None:
+        bound: StoreCall = bind(store, method, inner)
+        return bound
+
+    async def intercepted(*args: Any, **kwargs: Any) -> Any:
+        return await interceptor(store, method, lambda: inner(*args, **kwargs))
+
+    return intercepted
 
 
 class InterceptorChain:
@@ -58,6 +93,11 @@ class InterceptorChain:
         for interceptor in reversed(self._interceptors):
             call = functools.partial(interceptor, store, method, call)
         return await call()
+
+    def bind(self, store: str, method: str, inner: StoreCall) -> StoreCall:
+        for interceptor in reversed(self._interceptors):
+            inner = bind_interceptor(interceptor, store, method, inner)
+        return inner
 
 
 def protocol_methods(protocol: type) -> dict[str, Callable[..., Any]]:
@@ -80,8 +120,7 @@ def store_name_of(protocol: type) -> str:
 
 def _forwarding_method(name: str, template: Callable[..., Any]) -> Callable[..., Any]:
     async def method(self: _InterceptedStore, *args: Any, **kwargs: Any) -> Any:
-        target = getattr(self._inner, name)
-        return await self._interceptor(self._store_name, name, lambda: target(*args, **kwargs))
+        return await self._calls[name](*args, **kwargs)
 
     # Keeps the Protocol's name, docstring and signature (inspect follows __wrapped__).
     functools.update_wrapper(method, template)
@@ -89,12 +128,18 @@ def _forwarding_method(name: str, template: Callable[..., Any]) -> Callable[...,
 
 
 class _InterceptedStore:
-    __slots__ = ("_inner", "_interceptor", "_store_name")
+    __slots__ = ("_calls", "_inner", "_interceptor", "_store_name")
 
-    def __init__(self, inner: object, interceptor: Interceptor, store_name: str) -> None:
+    def __init__(
+        self, inner: object, interceptor: Interceptor, store_name: str, methods: Sequence[str]
+    ) -> None:
         self._inner = inner
         self._interceptor = interceptor
         self._store_name = store_name
+        self._calls: dict[str, StoreCall] = {
+            name: bind_interceptor(interceptor, store_name, name, getattr(inner, name))
+            for name in methods
+        }
 
     @property
     def wrapped(self) -> object:
@@ -129,5 +174,7 @@ def wrap_store(
     ]
     if missing:
         raise TypeError(f"{store!r} does not implement {protocol.__name__} (missing {missing})")
-    wrapper = _wrapper_class(protocol)(store, interceptor, store_name or store_name_of(protocol))
+    wrapper = _wrapper_class(protocol)(
+        store, interceptor, store_name or store_name_of(protocol), list(protocol_methods(protocol))
+    )
     return wrapper  # type: ignore[return-value]  # built from the Protocol's own methods

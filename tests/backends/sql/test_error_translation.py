@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-import psycopg_pool
 import pytest
 
 from persistence_cassandra.backends.sql.postgres import PostgresDialect
@@ -34,7 +33,7 @@ def _sqlite_exception_classes() -> list[type[BaseException]]:
 
 
 def _psycopg_exception_classes() -> list[type[BaseException]]:
-    found: set[type[BaseException]] = {psycopg_pool.PoolTimeout}
+    found: set[type[BaseException]] = set()
     for module in (psycopg, psycopg.errors):
         for value in vars(module).values():
             if inspect.isclass(value) and issubclass(value, psycopg.Error | psycopg.Warning):
@@ -96,7 +95,6 @@ def test_psycopg_exception_classes_include_every_sqlstate_class() -> None:
         (psycopg.errors.SyntaxError("bad"), InvalidRequest),
         (psycopg.OperationalError("connection lost"), Unavailable),
         (psycopg.InterfaceError("closed"), Unavailable),
-        (psycopg_pool.PoolTimeout("busy"), Unavailable),
     ],
     ids=lambda value: type(value).__name__,
 )

@@ -162,8 +162,8 @@ async def test_a_deferred_write_failing_at_commit_is_a_clean_failure(
     with pytest.raises(InvalidRequest) as caught:
         await runner.write(insert_then_break)
     assert not isinstance(caught.value, Timeout)
-    # Nothing of the transaction is stored, and the pooled connections still work.
-    for _ in range(runner._pool.max_size + 1):  # type: ignore[attr-defined]
+    # Nothing of the transaction is stored, and every thread's connection still works.
+    for _ in range(runner.size + 1):
         rows = await runner.read(
             lambda tx: tx.fetchall("SELECT 1 FROM shards WHERE shard_id = ?", (shard,))
         )
@@ -209,3 +209,36 @@ async def test_an_execution_write_waits_for_a_range_bump_then_is_fenced(
         with pytest.raises(ShardOwnershipLost) as caught:
             await asyncio.wait_for(write, 10)
     assert caught.value.actual_range_id == 2
+
+
+async def test_a_connection_the_server_drops_fails_one_call_then_is_replaced(
+    postgres_params: dict[str, Any], postgres_database: str
+) -> None:
+    from persistence_cassandra.backends.sql.postgres import PostgresRunner
+
+    config = postgres_config(postgres_params, postgres_database, max_conns=3)
+    bundle = await open_bundle(config)
+    try:
+        runner = bundle.shard._runner  # type: ignore[attr-defined]
+        assert isinstance(runner, PostgresRunner)
+
+        def backend_pid(tx: Tx) -> int:
+            row = tx.fetchone("SELECT pg_backend_pid()")
+            assert row is not None
+            return int(row[0])
+
+        pids = set(await asyncio.gather(*(runner.read(backend_pid) for _ in range(30))))
+        with _raw(postgres_params, postgres_database) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        outcomes: list[object] = []
+        for _ in range(5):
+            reads = (runner.read(backend_pid) for _ in range(10))
+            outcomes += await asyncio.gather(*reads, return_exceptions=True)
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        assert all(isinstance(failure, Unavailable) for failure in failures), failures
+        assert len(failures) <= runner.size, "each dropped connection fails at most one call"
+        fresh = set(await asyncio.gather(*(runner.read(backend_pid) for _ in range(30))))
+        assert not fresh & pids, "every dropped connection was replaced"
+    finally:
+        await bundle.close()

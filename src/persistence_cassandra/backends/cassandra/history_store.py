@@ -103,25 +103,20 @@ class CassandraHistoryStore:
             cql = READ_NODE_METADATA_REVERSE if request.reverse else READ_NODE_METADATA
         else:
             cql = READ_NODES_REVERSE if request.reverse else READ_NODES
-        result = await self._session.read(
+        result = await self._session.read_tuples(
             cql,
             (request.tree_id, request.branch_id, request.min_node_id, request.max_node_id),
             page_size=request.page_size,
             paging_state=request.next_page_token,
         )
-        nodes = [
-            HistoryNode(
-                node_id=row["node_id"],
-                txn_id=row["txn_id"],
-                prev_txn_id=row["prev_txn_id"] or 0,
-                events=(
-                    None
-                    if request.metadata_only
-                    else DataBlob(row["data"] or b"", row["data_encoding"] or "")
-                ),
-            )
-            for row in result.rows
-        ]
+        # Rows in the order of READ_NODES' columns (READ_NODE_METADATA's are its first three).
+        if request.metadata_only:
+            nodes = [HistoryNode(row[0], row[1], row[2] or 0, None) for row in result.rows]
+        else:
+            nodes = [
+                HistoryNode(node_id, txn_id, prev or 0, DataBlob(data or b"", encoding or ""))
+                for node_id, txn_id, prev, data, encoding in result.rows
+            ]
         return Page(nodes, result.next_page_token)
 
     async def fork_history_branch(

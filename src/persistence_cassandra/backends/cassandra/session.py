@@ -54,6 +54,7 @@ from cassandra.query import (
     SimpleStatement,
     Statement,
     dict_factory,
+    tuple_factory,
 )
 from pydantic import SecretStr
 
@@ -67,6 +68,7 @@ __all__ = [
     "QueryResult",
     "Row",
     "StatementSpec",
+    "TupleResult",
     "build_cluster",
     "ssl_context_for",
 ]
@@ -80,6 +82,9 @@ StatementSpec = tuple[str, Sequence[object]]
 T = TypeVar("T")
 
 READ_PROFILE = "persistence-read"
+READ_TUPLES_PROFILE = "persistence-read-tuples"
+"""Reads whose rows come back as tuples: for pages of many rows, where building a dict per
+row cost as much as decoding it."""
 WRITE_PROFILE = "persistence-write"
 SCHEMA_PROFILE = "persistence-schema"
 
@@ -108,6 +113,18 @@ class QueryResult:
 
     def first(self) -> Row | None:
         return self.rows[0] if self.rows else None
+
+
+@dataclass(frozen=True, slots=True)
+class TupleResult:
+    """The rows of one page as tuples, in the order of the SELECT's columns."""
+
+    rows: list[tuple[Any, ...]]
+    paging_state: bytes | None = None
+
+    @property
+    def next_page_token(self) -> bytes:
+        return self.paging_state or b""
 
 
 def _consistency(name: str) -> int:
@@ -184,7 +201,10 @@ def _load_balancing(config: CassandraConfig) -> LoadBalancingPolicy:
 
 
 def _profile(
-    config: CassandraConfig, retry_policy: RetryPolicy, timeout: float
+    config: CassandraConfig,
+    retry_policy: RetryPolicy,
+    timeout: float,
+    row_factory: Callable[[list[str], list[tuple[Any, ...]]], Any] = dict_factory,
 ) -> ExecutionProfile:
     consistency = config.consistency.default
     return ExecutionProfile(
@@ -193,7 +213,7 @@ def _profile(
         consistency_level=_consistency(consistency.consistency),
         serial_consistency_level=_consistency(consistency.serial_consistency),
         request_timeout=timeout,
-        row_factory=dict_factory,
+        row_factory=row_factory,
     )
 
 
@@ -201,6 +221,7 @@ def build_cluster(config: CassandraConfig) -> Cluster:
     """The driver ``Cluster`` for ``config`` (not connected yet). Blocking: may resolve names."""
     profiles = {
         READ_PROFILE: _profile(config, RetryPolicy(), config.timeout),
+        READ_TUPLES_PROFILE: _profile(config, RetryPolicy(), config.timeout, tuple_factory),
         WRITE_PROFILE: _profile(config, FallthroughRetryPolicy(), config.timeout),
         SCHEMA_PROFILE: _profile(
             config, FallthroughRetryPolicy(), max(config.timeout, SCHEMA_TIMEOUT_SECONDS)
@@ -343,11 +364,23 @@ class CassandraSession:
         return prepared
 
     async def _bind(self, cql: str, params: Sequence[object]) -> Statement:
-        prepared = await self.prepare(cql)
+        # Looked up before awaiting anything: once prepared, binding costs no coroutine.
+        prepared = self._prepared.get(cql) or await self.prepare(cql)
         try:
             return prepared.bind(params)
         except (TypeError, ValueError, OverflowError) as exc:
             raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
+
+    async def _read_statement(
+        self, cql: str, params: Sequence[object], page_size: int | None
+    ) -> Statement:
+        statement = await self._bind(cql, params)
+        statement.is_idempotent = True
+        if page_size is not None:
+            if page_size <= 0:
+                raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
+            statement.fetch_size = page_size
+        return statement
 
     async def read(
         self,
@@ -358,27 +391,43 @@ class CassandraSession:
         paging_state: bytes | None = None,
     ) -> QueryResult:
         """One page of a query (all rows when ``page_size`` is None and results are small)."""
-        statement = await self._bind(cql, params)
-        statement.is_idempotent = True
-        if page_size is not None:
-            if page_size <= 0:
-                raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
-            statement.fetch_size = page_size
-        return await self._execute(
+        statement = await self._read_statement(cql, params, page_size)
+        rows, state = await self._execute(
             statement, profile=READ_PROFILE, is_write=False, paging_state=paging_state or None
         )
+        return QueryResult(rows, state)
+
+    async def read_tuples(
+        self,
+        cql: str,
+        params: Sequence[object] = (),
+        *,
+        page_size: int | None = None,
+        paging_state: bytes | None = None,
+    ) -> TupleResult:
+        """:meth:`read`, with each row a tuple of the SELECT's columns, in order."""
+        statement = await self._read_statement(cql, params, page_size)
+        rows, state = await self._execute(
+            statement,
+            profile=READ_TUPLES_PROFILE,
+            is_write=False,
+            paging_state=paging_state or None,
+        )
+        return TupleResult(rows, state)
 
     async def write(self, cql: str, params: Sequence[object] = ()) -> QueryResult:
         """One write; for a conditional statement check :attr:`QueryResult.applied`."""
         statement = await self._bind(cql, params)
-        return await self._execute(statement, profile=WRITE_PROFILE, is_write=True)
+        rows, _ = await self._execute(statement, profile=WRITE_PROFILE, is_write=True)
+        return QueryResult(rows)
 
     async def write_batch(self, statements: Sequence[StatementSpec]) -> QueryResult:
         """One logged batch; conditional when any statement has an ``IF``."""
         batch = BatchStatement(batch_type=BatchType.LOGGED)
         for cql, params in statements:
             batch.add(await self._bind(cql, params))
-        return await self._execute(batch, profile=WRITE_PROFILE, is_write=True)
+        rows, _ = await self._execute(batch, profile=WRITE_PROFILE, is_write=True)
+        return QueryResult(rows)
 
     async def execute_schema(self, cql: str) -> None:
         """A DDL statement, unprepared; returns once the cluster agrees on the schema."""
@@ -394,9 +443,10 @@ class CassandraSession:
         profile: str,
         is_write: bool,
         paging_state: bytes | None = None,
-    ) -> QueryResult:
+    ) -> tuple[list[Any], bytes | None]:
+        """The rows (as the profile's row factory made them) and the next page's state."""
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[QueryResult] = loop.create_future()
+        waiter: asyncio.Future[tuple[list[Any], bytes | None]] = loop.create_future()
         try:
             response: ResponseFuture = self._session.execute_async(
                 statement, execution_profile=profile, paging_state=paging_state
@@ -404,22 +454,18 @@ class CassandraSession:
         except Exception as exc:
             raise translate_error(exc, is_write=is_write) from exc
 
-        def deliver(result: QueryResult | None, error: BaseException | None) -> None:
-            # Runs on a driver thread; the loop may already be closed at interpreter exit.
+        # Both callbacks run on the driver's I/O thread; the loop may already be closed at
+        # interpreter exit.
+        def on_success(rows: list[Any] | None) -> None:
+            # The rows the driver hands over, and the paging state it keeps on the response
+            # (the public ResultSet would wrap and copy them first).
+            page = (rows if rows is not None else [], response._paging_state)
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, waiter, result, error)
-
-        def on_success(_rows: object) -> None:
-            try:
-                page = response.result()  # already complete: does not block
-                result = QueryResult(list(page.current_rows), page.paging_state)
-            except BaseException as exc:
-                deliver(None, exc)
-                return
-            deliver(result, None)
+                loop.call_soon_threadsafe(_settle, waiter, page, None)
 
         def on_error(exc: BaseException) -> None:
-            deliver(None, exc)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, waiter, None, exc)
 
         response.add_callbacks(on_success, on_error)
         try:

@@ -207,7 +207,7 @@ class CassandraTaskStore:
             raise self._not_applied(key, f"lease range_id={request.range_id} lost", result.rows)
 
     async def get_tasks(self, request: GetTasksRequest) -> Page[TaskRecord]:
-        result = await self._session.read(
+        result = await self._session.read_tuples(
             GET_TASKS,
             (
                 *_partition(request.key),
@@ -221,12 +221,12 @@ class CassandraTaskStore:
         now_ms = _now_ms()
         tasks = [
             TaskRecord(
-                task_id=row["task_id"],
-                blob=DataBlob(row["task"] or b"", row["task_encoding"] or ""),
-                expiry=from_epoch_ms(row["expiry_ms"]) if row["expiry_ms"] is not None else None,
+                task_id,
+                DataBlob(data or b"", encoding or ""),
+                None if expiry_ms is None else from_epoch_ms(expiry_ms),
             )
-            for row in result.rows
-            if row["expiry_ms"] is None or row["expiry_ms"] > now_ms
+            for task_id, data, encoding, expiry_ms in result.rows  # GET_TASKS's columns
+            if expiry_ms is None or expiry_ms > now_ms
         ]
         return Page(tasks, result.next_page_token)
 

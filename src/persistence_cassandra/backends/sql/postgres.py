@@ -1,11 +1,13 @@
 """The PostgreSQL backend (``pluginName: postgres``, ``postgres12`` or ``postgresql``).
 
-psycopg 3 in its synchronous form: a :class:`psycopg_pool.ConnectionPool` of ``maxConns``
-connections and a thread pool of the same size, each store operation running whole on one
-thread with one connection. The same synchronous store code then serves SQLite and
-PostgreSQL; psycopg releases the GIL while it waits on the network, so the threads overlap
-their round trips. (psycopg's async API was the alternative; it would need the store logic
-written a second time, and the cost to cut is round trips, not thread hops.)
+psycopg 3 in its synchronous form: ``maxConns`` threads, each owning one connection, each
+store operation running whole on one thread with its connection (:class:`PostgresRunner`).
+The same synchronous store code then serves SQLite and PostgreSQL; psycopg releases the GIL
+while it waits on the network, so the threads overlap their round trips. (psycopg's async API
+was the alternative; it would need the store logic written a second time, and the cost to cut
+is round trips, not thread hops.) A pool that lends a connection per operation was the first
+design; owning them saves the checkout (a lock, a queue and a health check per operation),
+which cost a fifth of a point read.
 
 Connections are in autocommit mode: a read is one statement with no BEGIN/COMMIT round trips,
 and a write opens its transaction explicitly, with its statements sent in pipelines
@@ -21,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
-import psycopg_pool
 from psycopg import conninfo as pg_conninfo
 
 from persistence_cassandra.backends.sql.bundle import open_sql_bundle
@@ -37,6 +39,14 @@ from persistence_cassandra.backends.sql.schema_setup import (
     ensure_bundled_schema,
 )
 from persistence_cassandra.backends.sql.transaction import Lookup, Row, Tx
+from persistence_cassandra.backends.sql.unit_threads import (
+    STOP,
+    Unit,
+    UnitQueue,
+    deliver,
+    settle,
+    submit,
+)
 from persistence_cassandra.config import DatastoreConfig, SqlConfig
 from persistence_cassandra.errors import (
     ConditionFailed,
@@ -51,13 +61,19 @@ from persistence_cassandra.factory import OpenOptions
 from persistence_cassandra.schema.admin_postgres import PostgresSchemaAdmin
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
-__all__ = ["BACKEND", "PostgresBackend", "PostgresDialect", "PostgresRunner", "connection_info"]
+__all__ = [
+    "BACKEND",
+    "PostgresBackend",
+    "PostgresDialect",
+    "PostgresRunner",
+    "connection_info",
+    "connector",
+]
 
 T = TypeVar("T")
 
 DEFAULT_PORT = 5432
 CONNECT_TIMEOUT_SECONDS = 10
-ACQUIRE_TIMEOUT_SECONDS = 30.0
 
 # SQLSTATE classes and codes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 _UNIQUE_VIOLATION = "23505"
@@ -92,12 +108,10 @@ class PostgresDialect(SqlDialect):
         return isinstance(exc, psycopg.Error) and exc.sqlstate == _UNIQUE_VIOLATION
 
     def is_driver_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, psycopg.Error | psycopg.Warning | psycopg_pool.PoolTimeout)
+        return isinstance(exc, psycopg.Error | psycopg.Warning)
 
     def translate_error(self, exc: BaseException, *, committing: bool = False) -> PersistenceError:
         detail = f"postgres: {exc}"
-        if isinstance(exc, psycopg_pool.PoolTimeout):
-            return Unavailable(f"no database connection free in time ({detail})")
         state = getattr(exc, "sqlstate", None) or ""
         if committing and (
             isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
@@ -201,44 +215,102 @@ class PipelinedTx(Tx):
 
 
 class PostgresRunner:
-    """Runs each unit of work on a pool thread with a pooled connection."""
+    """``maxConns`` threads, each owning one connection for good, take units of work from one
+    queue: a unit runs whole on one thread and its connection. A connection that breaks is
+    closed after the unit it failed (which gets the translated error: ``Unavailable``, or
+    ``Timeout`` if a COMMIT's outcome is unknown) and reopened for the next one."""
 
-    def __init__(self, dialect: PostgresDialect, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+    def __init__(
+        self, dialect: PostgresDialect, connect: Callable[[], psycopg.Connection[Any]], size: int
+    ) -> None:
         self.dialect = dialect
-        self._pool = pool
-        self._executor = ThreadPoolExecutor(pool.max_size, thread_name_prefix="pc-postgres")
+        self.size = size
+        self._connect = connect
+        self._units: UnitQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._closed = False
 
+    async def start(self) -> None:
+        """Start the threads, each opening its connection; fails (and stops them) if any
+        connection cannot be opened."""
+        loop = asyncio.get_running_loop()
+        opened: list[asyncio.Future[None]] = []
+        for index in range(self.size):
+            ready: asyncio.Future[None] = loop.create_future()
+            thread = threading.Thread(
+                target=self._thread_main, args=(loop, ready), name=f"pc-postgres-{index}"
+            )
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+            opened.append(ready)
+        outcomes = await asyncio.gather(*opened, return_exceptions=True)
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            await self.close()
+            raise failures[0]
+
     async def write(self, work: Callable[[Tx], T]) -> T:
-        return await self._submit(work, True)
+        self._check_open()
+        return await submit(self._units, work, write=True)
 
     async def read(self, work: Callable[[Tx], T]) -> T:
-        return await self._submit(work, False)
+        self._check_open()
+        return await submit(self._units, work)
 
-    async def _submit(self, work: Callable[[Tx], T], write: bool) -> T:
+    def _check_open(self) -> None:
         if self._closed:
             raise Unavailable("the PostgreSQL store is closed")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._run, work, write
-        )
 
-    def _run(self, work: Callable[[Tx], T], write: bool) -> T:
+    def _open(self) -> psycopg.Connection[Any]:
         try:
-            with self._pool.connection(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
-                if not write:
-                    return work(Tx(connection.cursor(), self.dialect))
-                tx = PipelinedTx(connection, self.dialect)
+            return self._connect()
+        except psycopg.Error as exc:
+            raise self.dialect.translate_error(exc) from exc
+
+    def _thread_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        connection: psycopg.Connection[Any] | None = None
+        try:
+            connection = self._open()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, ready, False, exc)
+        else:
+            loop.call_soon_threadsafe(settle, ready, True, None)
+        try:
+            while True:
+                unit = self._units.get()
+                if not isinstance(unit, Unit):  # STOP
+                    return
                 try:
-                    result = work(tx)
-                except BaseException:
-                    _roll_back(connection)
-                    raise
-                try:
-                    tx.commit()
-                except psycopg.Error as exc:
-                    _roll_back(connection)
-                    raise self.dialect.translate_error(exc, committing=True) from exc
-                return result
+                    if connection is None:
+                        connection = self._open()
+                    ok, value = True, self._run(connection, unit.work, unit.write)
+                except BaseException as exc:
+                    ok, value = False, exc
+                deliver(unit, ok, value)
+                if connection is not None and (connection.broken or connection.closed):
+                    connection.close()
+                    connection = None
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _run(self, connection: psycopg.Connection[Any], work: Callable[[Tx], T], write: bool) -> T:
+        try:
+            if not write:
+                return work(Tx(connection.cursor(), self.dialect))
+            tx = PipelinedTx(connection, self.dialect)
+            try:
+                result = work(tx)
+            except BaseException:
+                _roll_back(connection)
+                raise
+            try:
+                tx.commit()
+            except psycopg.Error as exc:
+                _roll_back(connection)
+                raise self.dialect.translate_error(exc, committing=True) from exc
+            return result
         except PersistenceError:
             raise
         except BaseException as exc:
@@ -250,16 +322,18 @@ class PostgresRunner:
         if self._closed:
             return
         self._closed = True
-        await asyncio.to_thread(self._shutdown)
+        for _ in self._threads:
+            self._units.put(STOP)  # after every unit already queued: those still complete
+        await asyncio.to_thread(self._join)
 
-    def _shutdown(self) -> None:
-        self._executor.shutdown(wait=True)
-        self._pool.close()
+    def _join(self) -> None:
+        for thread in self._threads:
+            thread.join()
 
 
 def _roll_back(connection: psycopg.Connection[Any]) -> None:
-    # The original error is the one worth reporting; a broken connection is discarded by the
-    # pool when it comes back.
+    # The original error is the one worth reporting; a broken connection is replaced by its
+    # thread after the unit.
     if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         with contextlib.suppress(psycopg.Error):
             connection.execute("ROLLBACK")
@@ -308,14 +382,25 @@ def connection_info(sql: SqlConfig) -> tuple[str, str]:
     return conninfo, f"postgres {user}{host}:{port}/{sql.database_name}"
 
 
-def _configure(connection: psycopg.Connection[Any]) -> None:
-    # More than psycopg's default 100 so the stores' statements stay prepared server-side.
-    connection.prepared_max = 512
+PREPARED_MAX = 512
+"""More than psycopg's default 100, so that the stores' statements stay prepared server-side."""
+
+
+def connector(conninfo: str) -> Callable[[], psycopg.Connection[Any]]:
+    """A function opening one connection as the stores use it (autocommit, statements kept
+    prepared)."""
+
+    def connect() -> psycopg.Connection[Any]:
+        connection = psycopg.connect(conninfo, autocommit=True)
+        connection.prepared_max = PREPARED_MAX
+        return connection
+
+    return connect
 
 
 def _probe(conninfo: str) -> str:
-    """Connect once outside the pool, so that a wrong address or password surfaces as the
-    server's own error rather than as a pool timeout; returns the server version."""
+    """Connect once before starting the threads, so that a wrong address or password fails
+    the open once, with the server's own error; returns the server version."""
     with psycopg.connect(conninfo, autocommit=True) as connection:
         return connection.info.parameter_status("server_version") or "unknown"
 
@@ -331,21 +416,8 @@ class PostgresBackend:
             version = await asyncio.to_thread(_probe, conninfo)
         except psycopg.Error as exc:
             raise dialect.translate_error(exc) from exc
-        pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
-            conninfo,
-            min_size=sql.max_conns,
-            max_size=sql.max_conns,
-            kwargs={"autocommit": True},
-            configure=_configure,
-            open=False,
-            name="persistence-cassandra",
-        )
-        try:
-            await asyncio.to_thread(pool.open, wait=True, timeout=ACQUIRE_TIMEOUT_SECONDS)
-        except psycopg_pool.PoolTimeout as exc:
-            await asyncio.to_thread(pool.close)
-            raise dialect.translate_error(exc) from exc
-        runner = PostgresRunner(dialect, pool)
+        runner = PostgresRunner(dialect, connector(conninfo), sql.max_conns)
+        await runner.start()
         reader = SqlVersionReader(
             runner, backend="postgres", scope=sql.database_name, db_name=sql.database_name
         )

@@ -15,7 +15,9 @@ inside its own SAVEPOINT, with one COMMIT for the group:
 
 A lone unit runs without a savepoint. In file mode (WAL) reads go to reader threads with their
 own connections and never wait for the writer; an in-memory database exists only on the write
-connection, so there reads are units of the writer too.
+connection, so there reads are units of the writer too. Reader threads take units from one queue
+and settle the caller's future themselves, like the writer: a read costs one queue put and one
+``call_soon_threadsafe``, not an executor's future chained to an asyncio future.
 
 The schema engine, which opens and commits its own transactions, also works on the write
 connection (the only one an in-memory database has): :meth:`SqliteRunner.writer_executor`
@@ -30,12 +32,20 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from persistence_cassandra.backends.sql.dialect import SqlDialect
 from persistence_cassandra.backends.sql.transaction import Tx
+from persistence_cassandra.backends.sql.unit_threads import (
+    STOP,
+    Unit,
+    UnitQueue,
+    deliver,
+    settle,
+    submit,
+)
 from persistence_cassandra.errors import Unavailable
 
 __all__ = ["MAX_GROUP", "SqliteRunner"]
@@ -48,31 +58,12 @@ MAX_GROUP = 64
 
 
 @dataclass(slots=True)
-class _Unit:
-    work: Callable[[Tx], Any]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-@dataclass(slots=True)
 class _Call:
     """A call that runs on the writer thread outside any group (it manages its own
     transactions)."""
 
     function: Callable[[], Any]
     future: Future[Any]
-
-
-_STOP = object()
-
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():  # the caller was cancelled; the outcome has nobody to go to
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
 
 
 class SqliteRunner:
@@ -84,13 +75,12 @@ class SqliteRunner:
     ) -> None:
         self.dialect = dialect
         self._connect = connect
-        self._queue: queue.SimpleQueue[_Unit | _Call | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Unit | _Call | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._write_connection: sqlite3.Connection | None = None
-        self._readers = (
-            ThreadPoolExecutor(readers, thread_name_prefix="pc-sqlite-reader") if readers else None
-        )
-        self._local = threading.local()
+        self._reader_count = readers
+        self._readers: list[threading.Thread] = []
+        self._read_queue: UnitQueue = queue.SimpleQueue()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
@@ -106,6 +96,12 @@ class SqliteRunner:
             target=self._writer_main, args=(loop, ready), name="pc-sqlite-writer", daemon=True
         )
         self._writer.start()
+        for index in range(self._reader_count):
+            reader = threading.Thread(
+                target=self._reader_main, name=f"pc-sqlite-reader-{index}", daemon=True
+            )
+            reader.start()
+            self._readers.append(reader)
         try:
             await ready
         except BaseException:
@@ -117,14 +113,16 @@ class SqliteRunner:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)  # after every unit already queued: those still complete
+        self._queue.put(STOP)  # after every unit already queued: those still complete
+        for _ in self._readers:
+            self._read_queue.put(STOP)
         await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
         if self._writer is not None:
             self._writer.join()
-        if self._readers is not None:
-            self._readers.shutdown(wait=True)
+        for reader in self._readers:
+            reader.join()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for connection in connections:
@@ -140,16 +138,13 @@ class SqliteRunner:
 
     async def write(self, work: Callable[[Tx], T]) -> T:
         self._check_open()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Unit(work, future, loop))
-        return await future
+        return await submit(self._queue, work, write=True)
 
     async def read(self, work: Callable[[Tx], T]) -> T:
-        if self._readers is None:
+        if not self._readers:
             return await self.write(work)
         self._check_open()
-        return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, work)
+        return await submit(self._read_queue, work)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -178,19 +173,19 @@ class SqliteRunner:
 
     # ------------------------------------------------------------------ reader threads
 
-    def _run_read(self, work: Callable[[Tx], T]) -> T:
-        try:
-            connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-            if connection is None:
-                connection = self._open()
-                self._local.connection = connection
-            cursor = connection.cursor()
+    def _reader_main(self) -> None:
+        tx: Tx | None = None  # one connection and cursor per reader, opened on first use
+        while True:
+            unit = self._read_queue.get()
+            if not isinstance(unit, Unit):  # STOP
+                return
             try:
-                return work(Tx(cursor, self.dialect))
-            finally:
-                cursor.close()
-        except sqlite3.Error as exc:
-            raise self.dialect.translate_error(exc) from exc
+                if tx is None:  # opened here, so that a failure goes to a caller
+                    tx = Tx(self._open().cursor(), self.dialect)
+                ok, value = True, unit.work(tx)
+            except BaseException as exc:
+                ok, value = False, self._failure(exc)
+            deliver(unit, ok, value)
 
     # ------------------------------------------------------------------ the writer thread
 
@@ -199,14 +194,14 @@ class SqliteRunner:
             connection = self._open()
         except BaseException as exc:
             error = self._failure(exc)
-            loop.call_soon_threadsafe(_settle, ready, False, error)
+            loop.call_soon_threadsafe(settle, ready, False, error)
             return
         self._write_connection = connection
-        loop.call_soon_threadsafe(_settle, ready, True, None)
+        loop.call_soon_threadsafe(settle, ready, True, None)
         stopping = False
         while not stopping:
             first = self._queue.get()
-            if first is _STOP:
+            if first is STOP:
                 break
             if isinstance(first, _Call):
                 self._run_call(connection, first)
@@ -218,21 +213,20 @@ class SqliteRunner:
                     queued = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if queued is _STOP:
+                if queued is STOP:
                     stopping = True
                     break
                 if isinstance(queued, _Call):
                     call = queued
                     break
                 group.append(queued)
-            units = [unit for unit in group if isinstance(unit, _Unit)]
+            units = [unit for unit in group if isinstance(unit, Unit)]
             try:
                 outcomes = self._commit_group(connection, units)
             except BaseException as exc:  # a bug must not leave callers waiting forever
                 outcomes = [(False, exc)] * len(units)
             for unit, (ok, value) in zip(units, outcomes, strict=True):
-                with contextlib.suppress(RuntimeError):  # the caller's loop is closed
-                    unit.loop.call_soon_threadsafe(_settle, unit.future, ok, value)
+                deliver(unit, ok, value)
             if call is not None:
                 self._run_call(connection, call)
 
@@ -261,7 +255,7 @@ class SqliteRunner:
         return exc
 
     def _commit_group(
-        self, connection: sqlite3.Connection, units: list[_Unit]
+        self, connection: sqlite3.Connection, units: list[Unit]
     ) -> list[tuple[bool, Any]]:
         cursor = connection.cursor()
         tx = Tx(cursor, self.dialect)
@@ -290,7 +284,7 @@ class SqliteRunner:
             cursor.close()
         return outcomes
 
-    def _run_in_savepoint(self, cursor: sqlite3.Cursor, tx: Tx, unit: _Unit) -> tuple[bool, Any]:
+    def _run_in_savepoint(self, cursor: sqlite3.Cursor, tx: Tx, unit: Unit) -> tuple[bool, Any]:
         cursor.execute("SAVEPOINT unit")
         try:
             result = unit.work(tx)
