@@ -92,3 +92,23 @@ def test_sub_microsecond_values_stay_within_the_observed_range(values):
     for value in values:
         histogram.record(value)
     assert min(values) <= histogram.quantile(0.5) <= max(values)
+
+
+async def test_a_reset_registry_keeps_counting_through_existing_wrappers():
+    from persistence_cassandra.middleware import wrap_store
+    from persistence_cassandra.stores import ShardStore
+
+    class Shards:
+        async def get_or_create_shard(self, shard_id, create=None):
+            return shard_id
+
+        async def update_shard(self, *args):
+            return None
+
+    registry = MetricsRegistry()
+    wrapped = wrap_store(Shards(), ShardStore, MetricsInterceptor(registry))
+    await wrapped.get_or_create_shard(1)
+    registry.reset()
+    assert registry.snapshot() == []
+    await wrapped.get_or_create_shard(2)
+    assert [(s.name, s.calls) for s in registry.snapshot()] == [("shard.get_or_create_shard", 1)]

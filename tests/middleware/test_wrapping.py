@@ -156,3 +156,32 @@ async def test_chain_runs_outermost_first():
     wrapped = wrap_store(fake_store(ShardStore), ShardStore, chain)
     await wrapped.update_shard(1, 2, None, 1)
     assert log == ["a>", "b>", "c>", "<c", "<b", "<a"]
+
+
+class BindingRecorder(Recorder):
+    """A Recorder that also binds ahead of the calls, counting how often it is bound."""
+
+    def __init__(self, label: str, log: list[str]) -> None:
+        super().__init__(label, log)
+        self.bound: list[tuple[str, str]] = []
+
+    def bind(self, store: str, method: str, inner: Any) -> Any:
+        self.bound.append((store, method))
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            return await self(store, method, lambda: inner(*args, **kwargs))
+
+        return recorded
+
+
+async def test_binding_and_plain_interceptors_stack_in_one_order():
+    log: list[str] = []
+    binding = BindingRecorder("a", log)
+    chain = InterceptorChain([binding, Recorder("b", log), BindingRecorder("c", log)])
+    wrapped = wrap_store(fake_store(ShardStore), ShardStore, chain)
+    for _ in range(3):
+        log.clear()
+        assert await wrapped.update_shard(1, 2, None, 1) == ("update_shard", (1, 2, None, 1), {})
+        assert log == ["a>", "b>", "c>", "<c", "<b", "<a"]
+    # Bound once per method when the wrapper was built, not per call.
+    assert sorted(binding.bound) == [("shard", name) for name in protocol_methods(ShardStore)]

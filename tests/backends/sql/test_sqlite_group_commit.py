@@ -99,3 +99,22 @@ async def test_units_queued_before_close_still_complete(tmp_path: Path) -> None:
     assert await asyncio.gather(*writes) == [1] * 50
     with pytest.raises(PersistenceError, match="closed"):
         await runner.write(_insert("late"))
+
+
+async def test_a_read_left_unfinished_holds_no_snapshot_that_blocks_checkpoints(
+    tmp_path: Path,
+) -> None:
+    runner = await _runner(tmp_path / "w.db")
+    try:
+        for key in "abc":
+            await runner.write(_insert(key))
+        # fetchone leaves its statement unfinished: two more rows are pending.
+        assert await runner.read(lambda tx: tx.fetchone("SELECT k FROM kv ORDER BY k")) == ("a",)
+        await runner.write(_insert("d"))
+        checkpoint = runner.writer_executor().submit(  # outside any transaction
+            lambda: runner.write_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        )
+        busy, _log, _done = await asyncio.wrap_future(checkpoint)
+        assert busy == 0, "a reader still holds a snapshot of the log"
+    finally:
+        await runner.close()

@@ -174,15 +174,22 @@ class SqliteRunner:
     # ------------------------------------------------------------------ reader threads
 
     def _reader_main(self) -> None:
-        tx: Tx | None = None  # one connection and cursor per reader, opened on first use
+        connection: sqlite3.Connection | None = None  # opened on first use
         while True:
             unit = self._read_queue.get()
             if not isinstance(unit, Unit):  # STOP
                 return
             try:
-                if tx is None:  # opened here, so that a failure goes to a caller
-                    tx = Tx(self._open().cursor(), self.dialect)
-                ok, value = True, unit.work(tx)
+                if connection is None:  # opened here, so that a failure goes to a caller
+                    connection = self._open()
+                # A cursor per unit, closed after it: a statement left unfinished (a fetchone)
+                # would keep its read snapshot open between units, and a WAL reader holding a
+                # snapshot stops checkpoints from recycling the log, which then grows.
+                cursor = connection.cursor()
+                try:
+                    ok, value = True, unit.work(Tx(cursor, self.dialect))
+                finally:
+                    cursor.close()
             except BaseException as exc:
                 ok, value = False, self._failure(exc)
             deliver(unit, ok, value)
