@@ -28,9 +28,13 @@ __all__ = [
 BATCH_ENCODING_PREFIX = "pc-batch/v1+"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HistoryEventBatch:
-    """Events ``first_event_id .. first_event_id + len(events) - 1``, written as one node."""
+    """Events ``first_event_id .. first_event_id + len(events) - 1``, written as one node.
+
+    A value, like the records of :mod:`~persistence_cassandra.records` (not frozen for the
+    same reason: every batch ever read is built here, and a frozen dataclass's construction
+    costs about twice as much); do not mutate one."""
 
     first_event_id: int
     events: Sequence[bytes]
@@ -40,7 +44,7 @@ class HistoryEventBatch:
     def __post_init__(self) -> None:
         # A tuple, so that batches compare equal whatever sequence type the caller used.
         if type(self.events) is not tuple:
-            object.__setattr__(self, "events", tuple(self.events))
+            self.events = tuple(self.events)
 
     @property
     def last_event_id(self) -> int:
