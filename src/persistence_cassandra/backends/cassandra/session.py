@@ -364,12 +364,9 @@ class CassandraSession:
         return prepared
 
     async def _bind(self, cql: str, params: Sequence[object]) -> Statement:
-        # Looked up before awaiting anything: once prepared, binding costs no coroutine.
+        # Looked up before awaiting anything: once prepared, finding it costs no coroutine.
         prepared = self._prepared.get(cql) or await self.prepare(cql)
-        try:
-            return prepared.bind(params)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
+        return _bound(prepared, cql, params)
 
     async def _read_statement(
         self, cql: str, params: Sequence[object], page_size: int | None
@@ -425,7 +422,8 @@ class CassandraSession:
         """One logged batch; conditional when any statement has an ``IF``."""
         batch = BatchStatement(batch_type=BatchType.LOGGED)
         for cql, params in statements:
-            batch.add(await self._bind(cql, params))
+            prepared = self._prepared.get(cql) or await self.prepare(cql)
+            batch.add(_bound(prepared, cql, params))
         rows, _ = await self._execute(batch, profile=WRITE_PROFILE, is_write=True)
         return QueryResult(rows)
 
@@ -479,6 +477,13 @@ class CassandraSession:
         """Shut the cluster connection down (idempotent)."""
         if not self._cluster.is_shutdown:
             await _in_thread(self._cluster.shutdown)
+
+
+def _bound(prepared: PreparedStatement, cql: str, params: Sequence[object]) -> Statement:
+    try:
+        return prepared.bind(params)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
 
 
 async def _in_thread(call: Callable[[], T]) -> T:
