@@ -363,21 +363,8 @@ class CassandraSession:
         self._prepared[cql] = prepared
         return prepared
 
-    async def _bind(self, cql: str, params: Sequence[object]) -> Statement:
-        # Looked up before awaiting anything: once prepared, finding it costs no coroutine.
-        prepared = self._prepared.get(cql) or await self.prepare(cql)
-        return _bound(prepared, cql, params)
-
-    async def _read_statement(
-        self, cql: str, params: Sequence[object], page_size: int | None
-    ) -> Statement:
-        statement = await self._bind(cql, params)
-        statement.is_idempotent = True
-        if page_size is not None:
-            if page_size <= 0:
-                raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
-            statement.fetch_size = page_size
-        return statement
+    # Statements are looked up before anything is awaited: once prepared, building a request
+    # costs no coroutine of its own (``prepare`` is awaited only on a miss).
 
     async def read(
         self,
@@ -388,7 +375,8 @@ class CassandraSession:
         paging_state: bytes | None = None,
     ) -> QueryResult:
         """One page of a query (all rows when ``page_size`` is None and results are small)."""
-        statement = await self._read_statement(cql, params, page_size)
+        prepared = self._prepared.get(cql) or await self.prepare(cql)
+        statement = _read_statement(prepared, cql, params, page_size)
         rows, state = await self._execute(
             statement, profile=READ_PROFILE, is_write=False, paging_state=paging_state or None
         )
@@ -403,7 +391,8 @@ class CassandraSession:
         paging_state: bytes | None = None,
     ) -> TupleResult:
         """:meth:`read`, with each row a tuple of the SELECT's columns, in order."""
-        statement = await self._read_statement(cql, params, page_size)
+        prepared = self._prepared.get(cql) or await self.prepare(cql)
+        statement = _read_statement(prepared, cql, params, page_size)
         rows, state = await self._execute(
             statement,
             profile=READ_TUPLES_PROFILE,
@@ -414,7 +403,8 @@ class CassandraSession:
 
     async def write(self, cql: str, params: Sequence[object] = ()) -> QueryResult:
         """One write; for a conditional statement check :attr:`QueryResult.applied`."""
-        statement = await self._bind(cql, params)
+        prepared = self._prepared.get(cql) or await self.prepare(cql)
+        statement = _bound(prepared, cql, params)
         rows, _ = await self._execute(statement, profile=WRITE_PROFILE, is_write=True)
         return QueryResult(rows)
 
@@ -484,6 +474,18 @@ def _bound(prepared: PreparedStatement, cql: str, params: Sequence[object]) -> S
         return prepared.bind(params)
     except (TypeError, ValueError, OverflowError) as exc:
         raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
+
+
+def _read_statement(
+    prepared: PreparedStatement, cql: str, params: Sequence[object], page_size: int | None
+) -> Statement:
+    statement = _bound(prepared, cql, params)
+    statement.is_idempotent = True
+    if page_size is not None:
+        if page_size <= 0:
+            raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
+        statement.fetch_size = page_size
+    return statement
 
 
 async def _in_thread(call: Callable[[], T]) -> T:
