@@ -128,13 +128,12 @@ def _forwarding_method(name: str, template: Callable[..., Any]) -> Callable[...,
 
 
 class _InterceptedStore:
-    __slots__ = ("_calls", "_inner", "_interceptor", "_store_name")
+    __slots__ = ("_calls", "_inner", "_store_name")
 
     def __init__(
         self, inner: object, interceptor: Interceptor, store_name: str, methods: Sequence[str]
     ) -> None:
         self._inner = inner
-        self._interceptor = interceptor
         self._store_name = store_name
         self._calls: dict[str, StoreCall] = {
             name: bind_interceptor(interceptor, store_name, name, getattr(inner, name))

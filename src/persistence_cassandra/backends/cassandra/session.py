@@ -363,9 +363,6 @@ class CassandraSession:
         self._prepared[cql] = prepared
         return prepared
 
-    # Statements are looked up before anything is awaited: once prepared, building a request
-    # costs no coroutine of its own (``prepare`` is awaited only on a miss).
-
     async def read(
         self,
         cql: str,
@@ -375,11 +372,7 @@ class CassandraSession:
         paging_state: bytes | None = None,
     ) -> QueryResult:
         """One page of a query (all rows when ``page_size`` is None and results are small)."""
-        prepared = self._prepared.get(cql) or await self.prepare(cql)
-        statement = _read_statement(prepared, cql, params, page_size)
-        rows, state = await self._execute(
-            statement, profile=READ_PROFILE, is_write=False, paging_state=paging_state or None
-        )
+        rows, state = await self._read_page(READ_PROFILE, cql, params, page_size, paging_state)
         return QueryResult(rows, state)
 
     async def read_tuples(
@@ -391,15 +384,31 @@ class CassandraSession:
         paging_state: bytes | None = None,
     ) -> TupleResult:
         """:meth:`read`, with each row a tuple of the SELECT's columns, in order."""
-        prepared = self._prepared.get(cql) or await self.prepare(cql)
-        statement = _read_statement(prepared, cql, params, page_size)
-        rows, state = await self._execute(
-            statement,
-            profile=READ_TUPLES_PROFILE,
-            is_write=False,
-            paging_state=paging_state or None,
+        rows, state = await self._read_page(
+            READ_TUPLES_PROFILE, cql, params, page_size, paging_state
         )
         return TupleResult(rows, state)
+
+    async def _read_page(
+        self,
+        profile: str,
+        cql: str,
+        params: Sequence[object],
+        page_size: int | None,
+        paging_state: bytes | None,
+    ) -> tuple[list[Any], bytes | None]:
+        # The statement is looked up before anything is awaited: once prepared, building the
+        # request costs no coroutine of its own (``prepare`` is awaited only on a miss).
+        prepared = self._prepared.get(cql) or await self.prepare(cql)
+        statement = _bound(prepared, cql, params)
+        statement.is_idempotent = True
+        if page_size is not None:
+            if page_size <= 0:
+                raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
+            statement.fetch_size = page_size
+        return await self._execute(
+            statement, profile=profile, is_write=False, paging_state=paging_state or None
+        )
 
     async def write(self, cql: str, params: Sequence[object] = ()) -> QueryResult:
         """One write; for a conditional statement check :attr:`QueryResult.applied`."""
@@ -474,18 +483,6 @@ def _bound(prepared: PreparedStatement, cql: str, params: Sequence[object]) -> S
         return prepared.bind(params)
     except (TypeError, ValueError, OverflowError) as exc:
         raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
-
-
-def _read_statement(
-    prepared: PreparedStatement, cql: str, params: Sequence[object], page_size: int | None
-) -> Statement:
-    statement = _bound(prepared, cql, params)
-    statement.is_idempotent = True
-    if page_size is not None:
-        if page_size <= 0:
-            raise errors.InvalidRequest(f"page size must be positive (got {page_size})")
-        statement.fetch_size = page_size
-    return statement
 
 
 async def _in_thread(call: Callable[[], T]) -> T:

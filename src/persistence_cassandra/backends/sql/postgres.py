@@ -43,7 +43,7 @@ from persistence_cassandra.backends.sql.unit_threads import (
     STOP,
     Unit,
     UnitQueue,
-    deliver,
+    serve,
     settle,
     submit,
 )
@@ -276,21 +276,20 @@ class PostgresRunner:
             loop.call_soon_threadsafe(settle, ready, False, exc)
         else:
             loop.call_soon_threadsafe(settle, ready, True, None)
-        try:
-            while True:
-                unit = self._units.get()
-                if not isinstance(unit, Unit):  # STOP
-                    return
-                try:
-                    if connection is None:
-                        connection = self._open()
-                    ok, value = True, self._run(connection, unit.work, unit.write)
-                except BaseException as exc:
-                    ok, value = False, exc
-                deliver(unit, ok, value)
-                if connection is not None and (connection.broken or connection.closed):
+
+        def run(unit: Unit) -> Any:
+            nonlocal connection
+            if connection is None:
+                connection = self._open()
+            try:
+                return self._run(connection, unit.work, unit.write)
+            finally:
+                if connection.broken or connection.closed:
                     connection.close()
                     connection = None
+
+        try:
+            serve(self._units, run)
         finally:
             if connection is not None:
                 connection.close()

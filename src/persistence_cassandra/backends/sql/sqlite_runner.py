@@ -43,6 +43,7 @@ from persistence_cassandra.backends.sql.unit_threads import (
     Unit,
     UnitQueue,
     deliver,
+    serve,
     settle,
     submit,
 )
@@ -175,24 +176,21 @@ class SqliteRunner:
 
     def _reader_main(self) -> None:
         connection: sqlite3.Connection | None = None  # opened on first use
-        while True:
-            unit = self._read_queue.get()
-            if not isinstance(unit, Unit):  # STOP
-                return
+
+        def read(unit: Unit) -> Any:
+            nonlocal connection
+            if connection is None:  # opened here, so that a failure goes to a caller
+                connection = self._open()
+            # A cursor per unit, closed after it: a statement left unfinished (a fetchone)
+            # would keep its read snapshot open between units, and a WAL reader holding a
+            # snapshot stops checkpoints from recycling the log, which then grows.
+            cursor = connection.cursor()
             try:
-                if connection is None:  # opened here, so that a failure goes to a caller
-                    connection = self._open()
-                # A cursor per unit, closed after it: a statement left unfinished (a fetchone)
-                # would keep its read snapshot open between units, and a WAL reader holding a
-                # snapshot stops checkpoints from recycling the log, which then grows.
-                cursor = connection.cursor()
-                try:
-                    ok, value = True, unit.work(Tx(cursor, self.dialect))
-                finally:
-                    cursor.close()
-            except BaseException as exc:
-                ok, value = False, self._failure(exc)
-            deliver(unit, ok, value)
+                return unit.work(Tx(cursor, self.dialect))
+            finally:
+                cursor.close()
+
+        serve(self._read_queue, read, self._failure)
 
     # ------------------------------------------------------------------ the writer thread
 

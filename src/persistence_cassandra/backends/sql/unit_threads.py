@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from persistence_cassandra.backends.sql.transaction import Tx
 
-__all__ = ["STOP", "Unit", "UnitQueue", "deliver", "settle", "submit"]
+__all__ = ["STOP", "Unit", "UnitQueue", "deliver", "serve", "settle", "submit"]
 
 T = TypeVar("T")
 
@@ -59,3 +59,21 @@ async def submit(units: UnitQueue, work: Callable[[Tx], T], *, write: bool = Fal
     future: asyncio.Future[T] = loop.create_future()
     units.put(Unit(work, future, loop, write))
     return await future
+
+
+def serve(
+    units: UnitQueue,
+    run: Callable[[Unit], Any],
+    failure: Callable[[BaseException], BaseException] = lambda exc: exc,
+) -> None:
+    """A thread's loop: run each unit it takes from ``units`` and deliver the outcome (an
+    exception passed through ``failure``), until it takes :data:`STOP`."""
+    while True:
+        unit = units.get()
+        if not isinstance(unit, Unit):  # STOP
+            return
+        try:
+            ok, value = True, run(unit)
+        except BaseException as exc:
+            ok, value = False, failure(exc)
+        deliver(unit, ok, value)
