@@ -15,6 +15,7 @@ from persistence_cassandra.bench import (
     operation_names,
     run_bench_store,
 )
+from persistence_cassandra.bench.runner import MIN_OPS_PER_WORKER, _slice_order
 from persistence_cassandra.cli.main import cli
 from persistence_cassandra.factory import OpenOptions, open_persistence
 
@@ -22,6 +23,8 @@ TINY = BenchOptions(
     concurrency=(1, 4),
     operations=12,
     max_seconds=5.0,
+    slices=2,
+    warmup_seconds=0.2,
     append_lengths=(10, 100),
     append_events=100,
     read_events=1_000,
@@ -53,8 +56,11 @@ async def test_every_operation_against_the_raw_driver(bench_config):
         where = f"{cell.operation} x{cell.concurrency}"
         assert not cell.ours.errors, (where, cell.ours.first_error)
         assert not cell.raw.errors, (where, cell.raw.first_error)
-        expected = max(TINY.operations, 4 * cell.concurrency)
+        per_slice = max(-(-TINY.operations // TINY.slices), MIN_OPS_PER_WORKER * cell.concurrency)
+        expected = per_slice * TINY.slices
         assert cell.ours.operations == cell.raw.operations == expected, where
+        assert cell.ours.slices == cell.raw.slices == TINY.slices, where
+        assert len(cell.ours.slice_rates) == TINY.slices and min(cell.ours.slice_rates) > 0, where
         assert cell.ratio > 0 and cell.ours.p99 >= cell.ours.p50 > 0, where
     assert [c.events_per_workflow for c in result.append_costs] == [10, 100]
     assert all(c.events == 100 and c.per_event > 0 for c in result.append_costs)
@@ -138,3 +144,15 @@ def test_usage_mistakes_are_one_line(data_dir):
     levels = CliRunner().invoke(cli, ["bench", "--concurrency", "1,x"])
     assert levels.exit_code == 2
     assert "comma-separated integers" in levels.stderr
+
+
+@pytest.mark.parametrize("slices", [1, 2, 3, 4, 7])
+def test_slices_alternate_so_that_each_side_runs_as_often_and_as_early(slices):
+    order = _slice_order(slices)
+    raw = [step for step, is_raw in enumerate(order) if is_raw]
+    ours = [step for step, is_raw in enumerate(order) if not is_raw]
+    assert len(raw) == len(ours) == slices
+    # raw-ours, ours-raw, ...: every pair of slices puts one side first, then the other.
+    assert all(order[2 * n] != order[2 * n + 1] for n in range(slices))
+    if slices % 2 == 0:
+        assert sum(raw) == sum(ours)  # a steady drift favours neither side

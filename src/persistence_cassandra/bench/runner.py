@@ -1,15 +1,20 @@
 """Running the whole benchmark on one datastore: ours and raw, cell by cell, then history.
 
-For every operation and every concurrency level the two sides run one after the other on the
-same database in the same process, each after a warm-up (statements prepared, connections
-open, caches warm). With several rounds the sides alternate which goes first and each keeps
-its best round, so slow drift (compaction, autovacuum, a checkpoint) does not always land on
-the same side.
+For every operation and every concurrency level the two sides run on the same database in the
+same process, each after a warm-up (statements prepared, connections open, caches warm). Each
+side's share of a cell is cut into short slices run in turn, raw-ours-ours-raw-raw-ours...,
+and each side's figure is the median over its slices: a disturbance that lasts a moment (a
+JVM collection, a memtable flush, a checkpoint, a neighbour on the shared cores) hits one or
+two slices, of either side, and does not move the median; a slower phase lasting seconds
+covers slices of both sides alike. Before the first cell both sides run every selected
+operation for a while, so that the database's first minutes (JIT compilation, cold caches)
+are not charged to the first cells.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import random
 import time
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from persistence_cassandra.bench.baseline import RawBaseline
 from persistence_cassandra.bench.fixtures import NAMESPACE, BenchWorker, prepare_workers
-from persistence_cassandra.bench.harness import Measurement, measure
+from persistence_cassandra.bench.harness import Tally, measure
 from persistence_cassandra.bench.history_cost import measure_append_cost, measure_read_memory
 from persistence_cassandra.bench.operations import OPERATIONS, BenchOperation
 from persistence_cassandra.bench.report import BackendResult, Cell
@@ -26,17 +31,25 @@ from persistence_cassandra.errors import NamespaceAlreadyExists, NamespaceNotFou
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import DataBlob, NamespaceRecord
 
-__all__ = ["BenchEvent", "BenchOptions", "run_bench_store"]
+__all__ = ["MIN_OPS_PER_WORKER", "BenchEvent", "BenchOptions", "run_bench_store"]
+
+
+MIN_OPS_PER_WORKER = 8
+"""Operations each worker runs in a slice at least (unless the slice's time is up)."""
 
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
     concurrency: tuple[int, ...] = (1, 8, 64, 256)
-    operations: int = 2000
-    """Operations per cell and side (at least four per worker are run)."""
-    max_seconds: float = 4.0
-    """Cap per cell and side."""
-    rounds: int = 1
+    operations: int = 4000
+    """Operations per cell and side, over all its slices (each slice runs at least eight per
+    worker, so that starting and draining the workers stays a small part of a slice)."""
+    max_seconds: float = 16.0
+    """Cap per cell and side, over all its slices."""
+    slices: int = 8
+    """Interleaved runs per cell and side; each side's figures are the median slice's."""
+    warmup_seconds: float = 6.0
+    """Both sides running the selected operations before the first cell."""
     only: tuple[str, ...] = ()
     """Operation names to run (empty: all)."""
     history: bool = True
@@ -52,6 +65,8 @@ class BenchOptions:
         quick = BenchOptions(
             operations=200,
             max_seconds=1.0,
+            slices=2,
+            warmup_seconds=0.5,
             append_lengths=(10, 100, 1_000),
             append_events=1_000,
             read_events=10_000,
@@ -95,8 +110,30 @@ async def _namespace_id(persistence: Persistence) -> str:
     return (await persistence.metadata.get_namespace(name=NAMESPACE)).id
 
 
-def _best(measurements: list[Measurement]) -> Measurement:
-    return max(measurements, key=lambda m: (m.errors == 0, m.per_second))
+def _slice_order(slices: int) -> list[bool]:
+    """Which side runs at each step (True: raw): raw-ours, ours-raw, raw-ours, ... so that a
+    steady drift favours neither side."""
+    order: list[bool] = []
+    for number in range(slices):
+        order.extend((True, False) if number % 2 == 0 else (False, True))
+    return order
+
+
+async def _warm_up(
+    operations: list[BenchOperation],
+    concurrency: int,
+    persistence: Persistence,
+    raw: RawBaseline,
+    sides: _Sides,
+    seconds: float,
+) -> None:
+    if seconds <= 0 or not operations:
+        return
+    share = seconds / (2 * len(operations))
+    ours_workers, raw_workers = sides.ours[:concurrency], sides.raw[:concurrency]
+    for operation in operations:
+        await measure(functools.partial(operation.raw, raw), raw_workers, 10**9, share)
+        await measure(functools.partial(operation.ours, persistence), ours_workers, 10**9, share)
 
 
 async def _cell(
@@ -107,28 +144,29 @@ async def _cell(
     sides: _Sides,
     options: BenchOptions,
 ) -> Cell:
-    count = max(options.operations, 4 * concurrency)
+    per_slice = max(-(-options.operations // options.slices), MIN_OPS_PER_WORKER * concurrency)
+    slice_seconds = options.max_seconds / options.slices
     warmup = max(concurrency, 20)
     ours_workers, raw_workers = sides.ours[:concurrency], sides.raw[:concurrency]
 
-    async def run_ours(times: int, seconds: float) -> Measurement:
-        return await measure(lambda w: operation.ours(persistence, w), ours_workers, times, seconds)
+    async def run_ours(times: int, seconds: float, tally: Tally | None = None) -> None:
+        await measure(lambda w: operation.ours(persistence, w), ours_workers, times, seconds, tally)
 
-    async def run_raw(times: int, seconds: float) -> Measurement:
-        return await measure(lambda w: operation.raw(raw, w), raw_workers, times, seconds)
+    async def run_raw(times: int, seconds: float, tally: Tally | None = None) -> None:
+        await measure(lambda w: operation.raw(raw, w), raw_workers, times, seconds, tally)
 
     await run_raw(warmup, options.max_seconds)
     await run_ours(warmup, options.max_seconds)
-    ours: list[Measurement] = []
-    raws: list[Measurement] = []
-    for round_number in range(options.rounds):
-        if round_number % 2 == 0:
-            raws.append(await run_raw(count, options.max_seconds))
-            ours.append(await run_ours(count, options.max_seconds))
+    ours, raws = Tally(), Tally()
+    for raw_turn in _slice_order(options.slices):
+        # Each slice starts with no garbage left by the other side: the cyclic collector
+        # would otherwise charge one side's leftovers to the other's slice.
+        gc.collect()
+        if raw_turn:
+            await run_raw(per_slice, slice_seconds, raws)
         else:
-            ours.append(await run_ours(count, options.max_seconds))
-            raws.append(await run_raw(count, options.max_seconds))
-    return Cell(operation.name, concurrency, _best(ours), _best(raws))
+            await run_ours(per_slice, slice_seconds, ours)
+    return Cell(operation.name, concurrency, ours.measurement(), raws.measurement())
 
 
 async def run_bench_store(
@@ -165,6 +203,15 @@ async def run_bench_store(
     gc.collect()
     gc.freeze()
     try:
+        event("warming up")
+        await _warm_up(
+            operations,
+            min(64, workers),
+            persistence,
+            raw,
+            sides,
+            options.warmup_seconds,
+        )
         for operation in operations:
             for concurrency in options.concurrency:
                 event(f"{operation.name} x{concurrency}")

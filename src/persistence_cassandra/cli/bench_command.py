@@ -89,7 +89,7 @@ async def _bench_one(
 def _progress(event: BenchEvent, console: Console) -> None:
     cell = event.cell
     if cell is None:
-        if event.phase.startswith(("preparing", "history")):
+        if event.phase.startswith(("preparing", "warming", "history")):
             console.print(f"bench {event.store}: {event.phase}", highlight=False)
         return
     console.print(
@@ -113,7 +113,8 @@ async def _run(
             "concurrency": list(options.concurrency),
             "operations_per_cell": options.operations,
             "max_seconds_per_cell": options.max_seconds,
-            "rounds": options.rounds,
+            "slices": options.slices,
+            "warmup_seconds": options.warmup_seconds,
             "history": options.history,
             "append_lengths": list(options.append_lengths),
             "read_events": options.read_events,
@@ -227,14 +228,19 @@ def print_backend(result: BackendResult, console: Console) -> None:
 @click.option(
     "--seconds",
     type=click.FloatRange(min=0, min_open=True),
-    help="Time cap per cell and side (default 4; 1 with --quick).",
+    help="Time cap per cell and side, over its slices (default 16; 1 with --quick).",
 )
 @click.option(
-    "--rounds",
+    "--slices",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Runs per cell and side, alternating which side goes first; the best counts.",
+    help="Interleaved runs per cell and side (raw, ours, ours, raw, ...); each side's "
+    "figures are its median slice's (default 8; 2 with --quick).",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    help="Seconds both sides run the selected operations before the first cell "
+    "(default 6; 0.5 with --quick).",
 )
 @click.option(
     "--only",
@@ -259,7 +265,8 @@ def bench_command(
     quick: bool,
     ops: int | None,
     seconds: float | None,
-    rounds: int,
+    slices: int | None,
+    warmup: float | None,
     only: tuple[str, ...],
     no_history: bool,
     as_json: bool,
@@ -282,7 +289,8 @@ def bench_command(
         concurrency=concurrency,
         operations=ops or base.operations,
         max_seconds=seconds or base.max_seconds,
-        rounds=rounds,
+        slices=slices or base.slices,
+        warmup_seconds=base.warmup_seconds if warmup is None else warmup,
         only=only,
         history=not no_history,
         append_lengths=base.append_lengths,
