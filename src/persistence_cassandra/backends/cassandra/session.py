@@ -26,7 +26,7 @@ import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -405,15 +405,8 @@ class CassandraSession:
         paging_state: bytes | None = None,
     ) -> QueryResult:
         """One page of a query (all rows when ``page_size`` is None and results are small)."""
-        # The statement is looked up before anything is awaited: once prepared, building the
-        # request costs no coroutine of its own (``prepare`` is awaited only on a miss).
         prepared = self._prepared.get(cql) or await self.prepare(cql)
-        rows, state = await self._execute(
-            _read_statement(prepared, cql, params, page_size),
-            profile=READ_PROFILE,
-            is_write=False,
-            paging_state=paging_state or None,
-        )
+        rows, state = await self._page(READ_PROFILE, prepared, cql, params, page_size, paging_state)
         return QueryResult(rows, state)
 
     async def read_tuples(
@@ -426,13 +419,29 @@ class CassandraSession:
     ) -> TupleResult:
         """:meth:`read`, with each row a tuple of the SELECT's columns, in order."""
         prepared = self._prepared.get(cql) or await self.prepare(cql)
-        rows, state = await self._execute(
+        rows, state = await self._page(
+            READ_TUPLES_PROFILE, prepared, cql, params, page_size, paging_state
+        )
+        return TupleResult(rows, state)
+
+    def _page(
+        self,
+        profile: str,
+        prepared: PreparedStatement,
+        cql: str,
+        params: Sequence[object],
+        page_size: int | None,
+        paging_state: bytes | None,
+    ) -> Coroutine[Any, Any, tuple[list[Any], bytes | None]]:
+        # A plain method handing back _execute's coroutine: the statement is looked up (and
+        # ``prepare`` awaited, on a miss only) by the caller, so a read costs no coroutine of
+        # its own beyond the one the store awaits.
+        return self._execute(
             _read_statement(prepared, cql, params, page_size),
-            profile=READ_TUPLES_PROFILE,
+            profile=profile,
             is_write=False,
             paging_state=paging_state or None,
         )
-        return TupleResult(rows, state)
 
     async def write(self, cql: str, params: Sequence[object] = ()) -> QueryResult:
         """One write; for a conditional statement check :attr:`QueryResult.applied`."""
