@@ -40,12 +40,15 @@ class Measurement:
     first_error: str = ""
     cpu_seconds: float = 0.0
     """CPU time of the whole process (all threads) during the run."""
-    slices: int = 1
-    """How many separately timed runs this measurement is made of."""
     slice_rates: tuple[float, ...] = ()
     """Each slice's completed operations per second."""
     slice_cpu: tuple[float, ...] = ()
     """Each slice's CPU seconds per completed operation."""
+
+    @property
+    def slices(self) -> int:
+        """How many separately timed runs this measurement is made of."""
+        return len(self.slice_rates)
 
     @property
     def per_second(self) -> float:
@@ -90,7 +93,6 @@ class Tally:
             errors=self.errors,
             first_error=self.first_error,
             cpu_seconds=self.cpu_seconds,
-            slices=len(self.slice_rates),
             slice_rates=tuple(self.slice_rates),
             slice_cpu=tuple(self.slice_cpu),
         )
@@ -102,9 +104,9 @@ async def measure(
     count: int,
     max_seconds: float,
     tally: Tally | None = None,
-) -> Measurement:
-    """Run ``operation`` ``count`` times with one loop per worker (the concurrency), adding
-    the run into ``tally``; returns what the tally holds afterwards."""
+) -> Tally:
+    """Run ``operation`` ``count`` times with one loop per worker (the concurrency), as one
+    slice added into ``tally`` (a new one by default), which is returned."""
     tally = tally if tally is not None else Tally()
     latencies = tally.latencies
     completed_before = len(latencies)
@@ -135,4 +137,4 @@ async def measure(
     tally.cpu_seconds += cpu
     tally.slice_rates.append(completed / seconds if seconds > 0 else 0.0)
     tally.slice_cpu.append(cpu / completed if completed else 0.0)
-    return tally.measurement()
+    return tally

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import gc
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -130,10 +131,13 @@ async def _warm_up(
     if seconds <= 0 or not operations:
         return
     share = seconds / (2 * len(operations))
+    unbounded = sys.maxsize  # each run ends when its share of the time is up
     ours_workers, raw_workers = sides.ours[:concurrency], sides.raw[:concurrency]
     for operation in operations:
-        await measure(functools.partial(operation.raw, raw), raw_workers, 10**9, share)
-        await measure(functools.partial(operation.ours, persistence), ours_workers, 10**9, share)
+        await measure(functools.partial(operation.raw, raw), raw_workers, unbounded, share)
+        await measure(
+            functools.partial(operation.ours, persistence), ours_workers, unbounded, share
+        )
 
 
 async def _cell(
