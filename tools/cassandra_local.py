@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Literal, Never, TypeAlias
 
 __all__ = [
+    "COMMITLOG_SYNC_MODES",
     "DEFAULT_PORT",
     "DEFAULT_VERSION",
     "CassandraLocalError",
@@ -109,6 +110,11 @@ _READY_LOG_LINE = "Starting listening for CQL clients"
 _NODE_MARKER = ".pc-cassandra-node"
 _DIST_MARKER = ".complete.json"
 _PROGRESS_EVERY = 5.0
+
+CommitlogSync: TypeAlias = Literal["periodic", "group", "batch"]
+COMMITLOG_SYNC_MODES: tuple[CommitlogSync, ...] = ("periodic", "group", "batch")
+GROUP_WINDOW = "10ms"
+"""How long ``group`` sync collects writes for one fsync: short, since every write waits it."""
 
 YamlValue: TypeAlias = (
     str | int | float | bool | Sequence["YamlValue"] | Mapping[str, "YamlValue"] | None
@@ -181,6 +187,11 @@ class YamlSettings:
 
     profile: Literal["dev", "astra"] = "dev"
     cluster_name: str = "persistence-cassandra-test"
+    commitlog_sync: CommitlogSync = "periodic"
+    """``periodic`` acknowledges writes before they reach the disk: a killed node loses the
+    last ones, which breaks LWT fencing on a single node. ``group`` and ``batch`` fsync the
+    commit log before acknowledging (``group`` shares one fsync among the writes of a short
+    window)."""
     num_tokens: int = 16
     cas_contention_timeout_ms: int | None = None
     write_request_timeout_ms: int | None = None
@@ -983,13 +994,16 @@ def cassandra_yaml_config(settings: NodeSettings) -> dict[str, YamlValue]:
         "saved_caches_directory": str(data / "saved_caches"),
         "hints_directory": str(data / "hints"),
         "cdc_raw_directory": str(data / "cdc_raw"),
-        "commitlog_sync": "periodic",
-        "commitlog_sync_period": "10000ms",
+        "commitlog_sync": ys.commitlog_sync,
         "auto_snapshot": False,
         "authenticator": "AllowAllAuthenticator",
         "authorizer": "AllowAllAuthorizer",
         "role_manager": "CassandraRoleManager",
     }
+    if ys.commitlog_sync == "periodic":
+        config["commitlog_sync_period"] = "10000ms"
+    elif ys.commitlog_sync == "group":
+        config["commitlog_sync_group_window"] = GROUP_WINDOW
     for key, value in (
         ("cas_contention_timeout", ys.cas_contention_timeout_ms),
         ("write_request_timeout", ys.write_request_timeout_ms),
@@ -1540,6 +1554,11 @@ def _build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="client TLS files (ca.crt, node.pem, client.crt, client.key); TLS is then required",
     )
+    common.add_argument(
+        "--commitlog-sync",
+        choices=COMMITLOG_SYNC_MODES,
+        help="commit log mode (default periodic; group or batch for crash tests on one node)",
+    )
     common.add_argument("--user", help="role the readiness probe logs in as (auth profiles)")
     common.add_argument("--password", help="password of --user")
     common.add_argument("-q", "--quiet", action="store_true", help="fewer messages")
@@ -1580,7 +1599,9 @@ def _settings_from_args(args: argparse.Namespace) -> NodeSettings:
         # The astra profile's built-in superuser, which exists as soon as auth is set up.
         username=args.user or ("cassandra" if args.profile == "astra" else None),
         password=args.password or ("cassandra" if args.profile == "astra" else None),
-        yaml=YamlSettings(profile=args.profile or "dev"),
+        yaml=YamlSettings(
+            profile=args.profile or "dev", commitlog_sync=args.commitlog_sync or "periodic"
+        ),
         client_tls=ClientTls.from_dir(args.tls_dir) if args.tls_dir is not None else None,
     )
 
