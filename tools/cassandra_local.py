@@ -266,16 +266,19 @@ class NodeSettings:
     yaml: YamlSettings = field(default_factory=YamlSettings)
     client_tls: ClientTls | None = None
     """Required by the ``astra`` profile: the node then accepts only TLS clients."""
+    listen_host: str = HOST
+    """The loopback address the node listens on (CQL and internode): a cluster's nodes share
+    the ports and differ in address (127.0.2.1, 127.0.2.2, ...)."""
 
     # ---- derived locations -----------------------------------------------------------
 
     @property
     def host(self) -> str:
-        return HOST
+        return self.listen_host
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.listen_host}:{self.port}"
 
     @property
     def cache_root(self) -> Path:
@@ -538,19 +541,19 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
 
 
-def _tcp_open(port: int, timeout: float = 1.0) -> bool:
+def _tcp_open(port: int, timeout: float = 1.0, host: str = HOST) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -729,7 +732,7 @@ def _probe(settings: NodeSettings, timeout: float = 3.0) -> str | None:
     tls = settings.client_tls
     try:
         return cql_release_version(
-            HOST,
+            settings.host,
             settings.port,
             timeout=timeout,
             username=settings.username,
@@ -977,12 +980,12 @@ def cassandra_yaml_config(settings: NodeSettings) -> dict[str, YamlValue]:
         "cluster_name": ys.cluster_name,
         "num_tokens": ys.num_tokens,
         "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
-        "listen_address": HOST,
-        "rpc_address": HOST,
+        "listen_address": settings.host,
+        "rpc_address": settings.host,
         "seed_provider": [
             {
                 "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                "parameters": [{"seeds": f"{HOST}:{settings.effective_storage_port}"}],
+                "parameters": [{"seeds": f"{settings.host}:{settings.effective_storage_port}"}],
             }
         ],
         "storage_port": settings.effective_storage_port,
@@ -1308,7 +1311,12 @@ def _kill_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _terminate(
-    pids: Sequence[int], stop_timeout: float, force: bool, out: _Out, port: int | None = None
+    pids: Sequence[int],
+    stop_timeout: float,
+    force: bool,
+    out: _Out,
+    port: int | None = None,
+    host: str = HOST,
 ) -> None:
     if not pids:
         return
@@ -1336,7 +1344,7 @@ def _terminate(
     if alive:
         raise CassandraLocalError(f"could not stop pid(s) {alive}")
     port_deadline = time.monotonic() + 10
-    while port is not None and _tcp_open(port, 0.2) and time.monotonic() < port_deadline:
+    while port is not None and _tcp_open(port, 0.2, host) and time.monotonic() < port_deadline:
         time.sleep(0.1)
 
 
@@ -1349,7 +1357,7 @@ def _wait_ready(settings: NodeSettings, pid: int, out: _Out, start: float) -> st
                 f"Cassandra exited during startup (log: {settings.stdout_log})",
                 details=_tail(settings.stdout_log),
             )
-        if _tcp_open(settings.port, timeout=1.0):
+        if _tcp_open(settings.port, timeout=1.0, host=settings.host):
             version = _probe(settings, timeout=5.0)
             if version is not None:
                 return version
@@ -1403,7 +1411,14 @@ def start_node(
         ours = _find_daemon_pids(settings)
         if clean and ours:
             out.info(f"stopping running node (pid {', '.join(map(str, ours))}) before --clean")
-            _terminate(ours, settings.stop_timeout, force=True, out=out, port=settings.port)
+            _terminate(
+                ours,
+                settings.stop_timeout,
+                force=True,
+                out=out,
+                port=settings.port,
+                host=settings.host,
+            )
             ours = []
         version = _probe(settings)
         if version is not None:
@@ -1414,7 +1429,9 @@ def start_node(
                 )
             pid = ours[0] if ours else None
             out.info(f"Cassandra {version} already answering on {settings.address}")
-            return NodeInfo(HOST, settings.port, pid, version, True, None, settings.node_dir)
+            return NodeInfo(
+                settings.host, settings.port, pid, version, True, None, settings.node_dir
+            )
         if ours:
             # Our daemon is alive but not answering: probably still starting (another
             # process was interrupted while waiting). Wait for it instead of starting twice.
@@ -1422,13 +1439,15 @@ def start_node(
             out.progress(f"node pid {pid} is running but not ready yet; waiting")
             start = time.monotonic()
             version = _wait_ready(settings, pid, out, start)
-            return NodeInfo(HOST, settings.port, pid, version, True, None, settings.node_dir)
+            return NodeInfo(
+                settings.host, settings.port, pid, version, True, None, settings.node_dir
+            )
 
         java = find_java(settings, out)
         if clean:
             _wipe_node_dir(settings, out)
         fetch_distribution(settings, out)
-        if not _port_free(settings.port):
+        if not _port_free(settings.port, settings.host):
             raise _usage_error(
                 f"port {settings.port} is in use by something that does not answer CQL; "
                 f"choose another with --port"
@@ -1437,7 +1456,7 @@ def start_node(
             ("storage", settings.effective_storage_port),
             ("JMX", settings.jmx_port),
         ):
-            if port is not None and not _port_free(port):
+            if port is not None and not _port_free(port, settings.host):
                 raise _usage_error(
                     f"{name} port {port} is in use (another Cassandra?); "
                     f"choose another with --{name.lower()}-port"
@@ -1457,7 +1476,7 @@ def start_node(
             version = _wait_ready(settings, pid, out, start)
         except BaseException:
             with contextlib.suppress(Exception):
-                _terminate([pid], 10.0, force=True, out=out, port=settings.port)
+                _terminate([pid], 10.0, force=True, out=out, port=settings.port, host=settings.host)
             with contextlib.suppress(OSError):
                 settings.pid_file.unlink()
             raise
@@ -1466,7 +1485,9 @@ def start_node(
             f"Cassandra {version} ready on {settings.address} in {elapsed:.1f}s (pid {pid}, "
             f"log {settings.stdout_log})"
         )
-        return NodeInfo(HOST, settings.port, pid, version, False, elapsed, settings.node_dir)
+        return NodeInfo(
+            settings.host, settings.port, pid, version, False, elapsed, settings.node_dir
+        )
 
 
 def ensure_node(settings: NodeSettings | None = None, *, clean: bool = False) -> str:
@@ -1485,7 +1506,7 @@ def stop_node(settings: NodeSettings | None = None, *, force: bool = False) -> b
     if not pids:
         with contextlib.suppress(OSError):
             settings.pid_file.unlink()
-        if _tcp_open(settings.port, timeout=0.5):
+        if _tcp_open(settings.port, timeout=0.5, host=settings.host):
             out.progress(
                 f"something listens on {settings.address}, but no node with data dir "
                 f"{settings.node_dir} is running; leaving it alone"
@@ -1495,7 +1516,9 @@ def stop_node(settings: NodeSettings | None = None, *, force: bool = False) -> b
         return False
     start = time.monotonic()
     out.info(f"stopping Cassandra pid {', '.join(map(str, pids))} on {settings.address}")
-    _terminate(pids, settings.stop_timeout, force=force, out=out, port=settings.port)
+    _terminate(
+        pids, settings.stop_timeout, force=force, out=out, port=settings.port, host=settings.host
+    )
     with contextlib.suppress(OSError):
         settings.pid_file.unlink()
     out.info(f"stopped in {time.monotonic() - start:.1f}s")
