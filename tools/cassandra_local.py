@@ -13,6 +13,7 @@ scripts are used, so running as root works.
 Command line::
 
     python tools/cassandra_local.py fetch|start|ensure|stop|status [options]
+    python tools/cassandra_local.py cluster start --nodes 3   # see cassandra_cluster.py
 
 Library use (e.g. from pytest fixtures)::
 
@@ -269,6 +270,9 @@ class NodeSettings:
     listen_host: str = HOST
     """The loopback address the node listens on (CQL and internode): a cluster's nodes share
     the ports and differ in address (127.0.2.1, 127.0.2.2, ...)."""
+    cgroup_procs: Path | None = None
+    """A cgroup's ``cgroup.procs`` file to start the JVM in, so that packet filters can tell
+    its sockets apart (its outgoing connections leave from 127.0.0.1, not its address)."""
 
     # ---- derived locations -----------------------------------------------------------
 
@@ -1253,6 +1257,9 @@ if not spec["lock_memory"]:
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (low, hard))
     except Exception:
         pass
+if spec["cgroup_procs"]:
+    with open(spec["cgroup_procs"], "w") as procs:
+        procs.write(str(os.getpid()))
 with open(spec["log"], "ab", buffering=0) as log:
     proc = subprocess.Popen(
         spec["cmd"], cwd=spec["cwd"], stdin=subprocess.DEVNULL, stdout=log,
@@ -1274,6 +1281,7 @@ def _spawn_detached(settings: NodeSettings, cmd: list[str]) -> int:
         "cwd": str(settings.node_dir),
         "log": str(settings.stdout_log),
         "lock_memory": settings.lock_memory,
+        "cgroup_procs": str(settings.cgroup_procs) if settings.cgroup_procs else None,
     }
     proc = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, json.dumps(spec)],
@@ -1670,7 +1678,13 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["cluster"]:  # the multi-node tool, next to this file
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import cassandra_cluster
+
+        return cassandra_cluster.main(words[1:])
+    args = _build_parser().parse_args(words)
     # Treat SIGTERM/SIGHUP like Ctrl-C so an interrupted `start` kills the half-started node.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
