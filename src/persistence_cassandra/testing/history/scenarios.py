@@ -375,20 +375,25 @@ async def run_history_check(
     takeovers = _Budget(operations // 2, faults_done)
     updates = _Budget(operations - operations // 2, faults_done)
     faults = ""
+    fault_error: Exception | None = None
     if during is None:
         faults_done.set()
 
-    async def inject() -> None:
-        nonlocal faults
-        assert during is not None
+    async def inject(during: Callable[[], Awaitable[object]]) -> None:
+        # Caught rather than left to the task group, so that the caller gets the injector's
+        # own exception, not an ExceptionGroup around it, once the clients have stopped.
+        nonlocal faults, fault_error
         try:
             faults = repr(await during())[:200]
+        except Exception as exc:
+            fault_error = exc
+            takeovers.remaining = updates.remaining = 0
         finally:
             faults_done.set()
 
     async with asyncio.TaskGroup() as group:
         if during is not None:
-            group.create_task(inject())
+            group.create_task(inject(during))
         for index in range(clients):
             shard_id = ctx.contended_shards[index % shard_count]
             name = f"takeover-{index}"
@@ -397,6 +402,8 @@ async def run_history_check(
             name = f"cas-{index}"
             group.create_task(_cas_client(ctx, name, updates, random.Random(f"{seed}:{name}")))
 
+    if fault_error is not None:
+        raise fault_error
     final = await _final_state(ctx)
     return HistoryReport(
         description=bundle.description,
