@@ -35,6 +35,7 @@ __all__ = [
     "cassandra_endpoint",
     "docker_engine_available",
     "postgres_dsn",
+    "repo_root",
     "stop_started_servers",
 ]
 
@@ -75,7 +76,8 @@ def docker_engine_available() -> bool:
 # --------------------------------------------------------------------------- Cassandra
 
 
-def _repo_root() -> Path | None:
+def repo_root() -> Path | None:
+    """The checkout this package runs from, if it does (``tools/`` lives only there)."""
     for parent in Path(__file__).resolve().parents:
         if (parent / "tools" / "cassandra_local.py").is_file():
             return parent
@@ -83,7 +85,7 @@ def _repo_root() -> Path | None:
 
 
 def _cassandra_tool() -> ModuleType:
-    root = _repo_root()
+    root = repo_root()
     if root is None:
         raise ServerUnavailable(
             "no Cassandra endpoint: set PC_CASSANDRA_HOSTS=host:port (tools/cassandra_local.py, "

@@ -12,7 +12,11 @@ after itself. The built-ins:
                    the stand's superuser as Astra's portal would, used through the secure connect
                    bundle by the non-superuser token role, under Astra's guardrails
 
-``PC_TEST_TARGETS`` (comma-separated) selects which run; default: all five. A selected target
+``cassandra-cluster``          a fresh RF 3 keyspace (NetworkTopologyStrategy ``dc1: 3``) on the
+                               local 3-node cluster (:mod:`.local_cluster`), at LOCAL_QUORUM
+``cassandra-cluster-degraded`` the same with node 3 stopped for the whole suite
+
+``PC_TEST_TARGETS`` (comma-separated) selects which run; default: all seven. A selected target
 whose server cannot be reached fails its tests; it is never skipped. A third-party backend adds
 its own with :func:`register_target`.
 """
@@ -28,16 +32,21 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import TYPE_CHECKING, Any, LiteralString
 
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.factory import OpenOptions, open_store_bundle
 from persistence_cassandra.stores import StoreBundle
 
+if TYPE_CHECKING:
+    from persistence_cassandra.testing.local_cluster import LocalCluster
+
 __all__ = [
     "DEFAULT_TARGETS",
     "TARGETS_ENV",
     "Target",
+    "cluster_datastore_config",
+    "cluster_keyspace",
     "get_target",
     "open_datastore",
     "register_target",
@@ -46,7 +55,15 @@ __all__ = [
 ]
 
 TARGETS_ENV = "PC_TEST_TARGETS"
-DEFAULT_TARGETS = ("sqlite-memory", "sqlite-file", "postgres", "cassandra", "cassandra-astra")
+DEFAULT_TARGETS = (
+    "sqlite-memory",
+    "sqlite-file",
+    "postgres",
+    "cassandra",
+    "cassandra-astra",
+    "cassandra-cluster",
+    "cassandra-cluster-degraded",
+)
 
 TargetFactory = Callable[[], AbstractAsyncContextManager[StoreBundle]]
 
@@ -252,3 +269,89 @@ async def _cassandra_astra() -> AsyncIterator[StoreBundle]:
 
 
 register_target("cassandra-astra", _cassandra_astra, marks=("cassandra",))
+
+
+# --------------------------------------------------------------------------- Cassandra cluster
+
+
+async def _create_replicated_keyspace(config: DatastoreConfig, replication_factor: int) -> None:
+    # Through the schema tool's own admin, as `schema create-keyspace --rf 3 --dc dc1` would.
+    from persistence_cassandra.schema.connect import open_keyspace_admin
+
+    assert config.cassandra is not None
+    admin = await open_keyspace_admin(config)
+    try:
+        await admin.create_keyspace(
+            config.cassandra.keyspace,
+            replication_factor=replication_factor,
+            datacenter=config.cassandra.datacenter,
+        )
+    finally:
+        await admin.close()
+
+
+def cluster_datastore_config(cluster: LocalCluster, keyspace: str) -> DatastoreConfig:
+    """A ``cassandra:`` datastore on the local cluster: all three contact points, the
+    cluster's datacenter, LOCAL_QUORUM / LOCAL_SERIAL (the defaults)."""
+    return DatastoreConfig.model_validate(
+        {
+            "cassandra": {
+                "hosts": ",".join(cluster.hosts),
+                "port": cluster.port,
+                "keyspace": keyspace,
+                "datacenter": cluster.datacenter,
+            }
+        }
+    )
+
+
+@asynccontextmanager
+async def cluster_keyspace(cluster: LocalCluster) -> AsyncIterator[StoreBundle]:
+    """A fresh RF 3 keyspace on the local cluster with the bundled schema, dropped after."""
+    keyspace = _unique_name("pc_cluster")
+    config = cluster_datastore_config(cluster, keyspace)
+    await _create_replicated_keyspace(config, cluster.nodes)
+    try:
+        async with open_datastore(config) as bundle:
+            yield bundle
+    finally:
+        try:
+            await asyncio.to_thread(_drop_keyspace, cluster.hosts, cluster.port, keyspace)
+        except Exception as exc:  # cleanup only: the tests' outcome stands
+            warnings.warn(f"could not drop test keyspace {keyspace}: {exc}", stacklevel=1)
+
+
+@asynccontextmanager
+async def _cassandra_cluster() -> AsyncIterator[StoreBundle]:
+    from persistence_cassandra.testing.local_cluster import cassandra_cluster
+
+    cluster = await asyncio.to_thread(cassandra_cluster)
+    await asyncio.to_thread(cluster.restore)
+    async with cluster_keyspace(cluster) as bundle:
+        yield bundle
+
+
+DEGRADED_NODE = 3
+"""The node the ``cassandra-cluster-degraded`` target keeps stopped."""
+
+
+@asynccontextmanager
+async def _cassandra_cluster_degraded() -> AsyncIterator[StoreBundle]:
+    from persistence_cassandra.testing.local_cluster import cassandra_cluster
+
+    cluster = await asyncio.to_thread(cassandra_cluster)
+    await asyncio.to_thread(cluster.restore)
+    # The keyspace and schema are made with every node up (DDL needs schema agreement);
+    # the suite then runs with one replica of three gone, at LOCAL_QUORUM.
+    async with cluster_keyspace(cluster) as bundle:
+        await asyncio.to_thread(cluster.require_down, {DEGRADED_NODE})
+        try:
+            yield bundle
+        finally:
+            await asyncio.to_thread(cluster.restore)
+
+
+register_target("cassandra-cluster", _cassandra_cluster, marks=("cassandra", "cluster"))
+register_target(
+    "cassandra-cluster-degraded", _cassandra_cluster_degraded, marks=("cassandra", "cluster")
+)
