@@ -252,7 +252,7 @@ def linearizable_histories(draw: st.DrawFn) -> tuple[list[Operation], FinalState
     return history, final(range_id=stored_range, tasks=tasks, run=RunState(version, writer))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(linearizable_histories())
 def test_no_linearizable_history_is_flagged(made: tuple[list[Operation], FinalState]) -> None:
     history, state = made

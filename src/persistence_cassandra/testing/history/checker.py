@@ -251,8 +251,7 @@ def _shard_observations(operations: Sequence[Operation], final: FinalState) -> l
     observations += [(s, r, None) for s, r in sorted(final.shard_ranges.items())]
     violations = []
     for shard_id, range_id, read in observations:
-        what = (read.describe() if read else "final read") + f" of shard {shard_id}"
-        what += f" returned range {range_id}"
+        what = read.describe() if read else f"final read of shard {shard_id} saw range {range_id}"
         if range_id != final.created_ranges.get(shard_id):
             candidates = [op for op in bumps[shard_id] if op.range_id == range_id]
             if problem := _explain(what, read, candidates):
@@ -321,7 +320,8 @@ def _run_observations(operations: Sequence[Operation], final: FinalState) -> lis
     violations = []
     for state, read in observations:
         what = read.describe() if read else "final read of the run"
-        what += f" returned version {state.version} tagged by op {state.writer}"
+        if not read:
+            what += f" saw version {state.version} by op {state.writer}"
         if state.version != ABSENT:
             writer = by_id.get(state.writer) if state.writer is not None else None
             produced = writer is not None and (

@@ -127,13 +127,16 @@ class Operation:
         parts = [f"op {self.op_id} {self.kind} by {self.client}"]
         if self.kind in (OpKind.SHARD_READ, OpKind.SHARD_BUMP, OpKind.FENCED_WRITE):
             parts.append(f"shard {self.shard_id}")
+        observed = self.outcome is Outcome.OK
         if self.kind is OpKind.SHARD_BUMP:
             parts.append(f"range {self.previous_range_id}->{self.range_id}")
-        elif self.kind in (OpKind.SHARD_READ, OpKind.FENCED_WRITE):
-            parts.append(f"range {self.range_id}")
+        elif self.kind is OpKind.FENCED_WRITE:
+            parts.append(f"fenced by range {self.range_id}")
+        elif self.kind is OpKind.SHARD_READ and observed:
+            parts.append(f"saw range {self.range_id}")
         elif self.kind is OpKind.RUN_WRITE:
             parts.append(f"version {self.version}")
-        elif self.kind is OpKind.RUN_READ:
+        elif self.kind is OpKind.RUN_READ and observed:
             parts.append(f"saw version {self.version} by op {self.writer}")
         end = "open" if math.isinf(self.complete) else f"{self.complete:.6f}"
         parts.append(f"[{self.invoke:.6f}, {end}] {self.outcome}")
