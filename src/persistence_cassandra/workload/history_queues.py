@@ -19,6 +19,7 @@ import heapq
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from persistence_cassandra.errors import ShardOwnershipLost
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import (
     EPOCH,
@@ -71,7 +72,7 @@ class TransferQueue:
     async def process(self) -> None:
         """Process everything up to the shard's current read level."""
         async with self._busy:
-            while self.ack_level < self._shard.transfer_read_level:
+            while self.ack_level < self._shard.transfer_read_level and not self._shard.lost:
                 level = self._shard.transfer_read_level
                 try:
                     await self._process_until(level)
@@ -133,11 +134,17 @@ class TimerQueue:
         shard: ShardOwner,
         violations: ViolationLog,
         counters: Counters,
+        *,
+        own_tasks_only: bool = False,
     ) -> None:
         self._persistence = persistence
         self._shard = shard
         self._violations = violations
         self._counters = counters
+        self._own_tasks_only = own_tasks_only
+        """Delete only this owner's timers, one by one, never by range: in a member group a
+        paused owner that resumes past its lease must not delete the new owner's timers
+        (task deletion is not fenced by the range id)."""
         self._ack = TaskKey(EPOCH, 0)
         self._read_level = EPOCH
         self._due: list[tuple[datetime, int]] = []
@@ -192,6 +199,8 @@ class TimerQueue:
     async def fire(self) -> None:
         """Read and deliver every timer due now."""
         async with self._busy:
+            if self._shard.lost:
+                return
             # Under the shard lock: every timer write that started earlier has finished, and
             # every later one will fire after `now` (see earliest_fire_time).
             async with self._shard.lock:
@@ -208,10 +217,20 @@ class TimerQueue:
                 _, task_id = heapq.heappop(self._due)
                 future = self._waiters.pop(task_id, None)
                 if future is not None and not future.done() and begin <= task_id < end:
+                    if not await self._still_owned():
+                        # A new owner took the shard and its timers: not a lost timer.
+                        future.set_exception(ShardOwnershipLost(self._shard.shard_id, "moved"))
+                        continue
                     self._violations.add(
                         self._where, f"timer task {task_id} was due but not read by the due read"
                     )
                     future.set_exception(LookupError(f"timer task {task_id} never fired"))
+
+    async def _still_owned(self) -> bool:
+        try:
+            return await self._shard.still_owned()
+        except Exception:
+            return True  # cannot tell: report what was seen
 
     async def _read_due(self, now: datetime) -> None:
         execution = self._persistence.execution
@@ -247,9 +266,16 @@ class TimerQueue:
                     self._counters.stale_timers += 1
             if page.items:
                 after_last = TaskKey(last.fire_time, last.task_id + 1)
-                await execution.range_complete_history_tasks(
-                    self._shard.shard_id, TaskCategory.TIMER, self._ack, after_last
-                )
+                if self._own_tasks_only:
+                    for task in page.items:
+                        if begin <= task.key.task_id < end:
+                            await execution.complete_history_task(
+                                self._shard.shard_id, TaskCategory.TIMER, task.key
+                            )
+                else:
+                    await execution.range_complete_history_tasks(
+                        self._shard.shard_id, TaskCategory.TIMER, self._ack, after_last
+                    )
                 self._ack = after_last
             if len(page.items) < PAGE_SIZE and not page.next_page_token:
                 return

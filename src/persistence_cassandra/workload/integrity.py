@@ -42,7 +42,7 @@ from persistence_cassandra.workload.payloads import (
 from persistence_cassandra.workload.report import IntegrityReport, Violation
 from persistence_cassandra.workload.state import ChainState, RunState, WorkloadContext
 
-__all__ = ["check_integrity"]
+__all__ = ["FAR_FUTURE", "check_chains", "check_integrity", "check_run_history"]
 
 HISTORY_PAGE_SIZE = 100
 FAR_FUTURE = TaskKey(datetime(9999, 1, 1, tzinfo=UTC), 0)
@@ -247,6 +247,38 @@ class _Checker:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+async def check_chains(
+    context: WorkloadContext, chains: list[ChainState], *, concurrency: int = 16
+) -> list[Violation]:
+    """The model check of ``chains`` alone (no leftover-task scan): a group member's check of
+    the chains it ran to their end."""
+    checker = _Checker(context, IntegrityReport())
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def check(chain: ChainState) -> None:
+        async with limit:
+            await checker.chain(chain)
+
+    await asyncio.gather(*(check(chain) for chain in chains))
+    return checker.violations
+
+
+async def check_run_history(
+    context: WorkloadContext, report: IntegrityReport, run: RunState, where: str
+) -> list[Violation]:
+    """The history of one run, read through the branch token stored in its execution info:
+    events ``1 .. next_event_id - 1`` without a gap, the start event first and, for a closed
+    run, a closing event last."""
+    checker = _Checker(context, report)
+    types = await checker._history(where, run, run.branch_token, run.next_event_id)
+    if types is not None:
+        if types[0] != EventType.STARTED:
+            checker._fail(where, f"history starts with {types[0]}")
+        if run.state is WorkflowState.COMPLETED and types[-1] not in EventType.CLOSING:
+            checker._fail(where, f"closed run's history ends with {types[-1]}")
+    return checker.violations
 
 
 async def check_integrity(context: WorkloadContext, *, concurrency: int = 16) -> IntegrityReport:

@@ -222,6 +222,8 @@ class TaskQueueOwner:
             self._violations.add(self._where, f"task {task.task_id}: {error}")
             return
         future = self._waiters.pop(payload.token, None)
+        if future is not None and future.cancelled():
+            return  # its workflow stopped here (the shard moved): dropped, nothing to ack
         if future is None or future.done():
             self._violations.add(
                 self._where, f"task {task.task_id} ({payload.token}) has no waiting poller"

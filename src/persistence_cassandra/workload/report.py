@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +42,16 @@ class ViolationLog:
 
     def __init__(self) -> None:
         self.items: list[Violation] = []
+        self.times: list[float] = []
+        """``time.monotonic()`` of each item (a group member drops what it saw past its lease)."""
 
     def add(self, where: str, problem: str) -> None:
         self.items.append(Violation(where, problem))
+        self.times.append(time.monotonic())
+
+    def before(self, moment: float) -> list[Violation]:
+        """The violations recorded before ``moment`` (monotonic)."""
+        return [item for item, at in zip(self.items, self.times, strict=True) if at < moment]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -91,6 +99,13 @@ class Counters:
     stale_timers: int = 0
     """Due timers of an earlier owner of the shard (another run), completed in passing."""
     range_renewals: int = 0
+    fenced_writes: int = 0
+    """Execution writes the store refused with ``ShardOwnershipLost`` (another owner bumped
+    the range id while they were in flight)."""
+    handed_over: int = 0
+    """Chains stopped because their shard moved to another member (it finishes them)."""
+    recovered: int = 0
+    """Chains taken over mid-run and finished from their stored mutable state."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ lock without missing a task whose write is still in flight.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from persistence_cassandra.errors import ShardOwnershipLost
 from persistence_cassandra.persistence import Persistence
@@ -25,7 +27,7 @@ from persistence_cassandra.records import DataBlob
 from persistence_cassandra.workload.payloads import json_blob
 from persistence_cassandra.workload.report import Counters
 
-__all__ = ["RANGE_SIZE_BITS", "ShardOwner", "id_block"]
+__all__ = ["RANGE_SIZE_BITS", "ShardOwner", "decode_lease", "id_block"]
 
 RANGE_SIZE_BITS = 20
 """Ids of a lease: ``[range_id << 20, (range_id + 1) << 20)`` (Temporal's default)."""
@@ -36,11 +38,27 @@ def id_block(range_id: int) -> tuple[int, int]:
     return range_id << RANGE_SIZE_BITS, (range_id + 1) << RANGE_SIZE_BITS
 
 
+def decode_lease(data: bytes) -> dict[str, Any]:
+    """A shard's lease blob as the workload wrote it (empty if it is something else)."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 class ShardOwner:
     """One shard owned by this process."""
 
     def __init__(
-        self, persistence: Persistence, shard_id: int, owner: str, counters: Counters
+        self,
+        persistence: Persistence,
+        shard_id: int,
+        owner: str,
+        counters: Counters,
+        *,
+        group: str = "",
+        on_lost: Callable[[ShardOwner], None] | None = None,
     ) -> None:
         self.shard_id = shard_id
         self.lock = asyncio.Lock()
@@ -52,6 +70,13 @@ class ShardOwner:
         """Highest task id whose write has finished: every transfer task at or below it is
         either stored or never will be."""
         self.lost = False
+        self.group = group
+        """A member group's name: the lease blob then records the group's first range id on
+        this shard, so the group's check knows which task ids are the group's."""
+        self.group_first_range_id = 0
+        self.previous_info: dict[str, Any] = {}
+        """The lease blob of the owner this acquisition fenced out."""
+        self._on_lost = on_lost
         self._persistence = persistence
         self._owner = owner
         self._counters = counters
@@ -59,13 +84,22 @@ class ShardOwner:
         self._block_end = 0
 
     def _info(self) -> DataBlob:
-        return json_blob({"owner": self._owner, "range_id": self.range_id})
+        document: dict[str, Any] = {"owner": self._owner, "range_id": self.range_id}
+        if self.group:
+            document["group"] = self.group
+            document["group_first_range_id"] = self.group_first_range_id
+        return json_blob(document)
 
     async def acquire(self) -> None:
         """Take the shard: create it if absent, then bump its range id."""
         shard = await self._persistence.shard.get_or_create_shard(
             self.shard_id, lambda: (0, json_blob({"owner": self._owner, "range_id": 0}))
         )
+        self.previous_info = decode_lease(shard.info.data)
+        if self.group:
+            same_group = self.previous_info.get("group") == self.group
+            first = self.previous_info.get("group_first_range_id") if same_group else None
+            self.group_first_range_id = first if isinstance(first, int) else shard.range_id + 1
         await self._take_range(shard.range_id)
         self.first_range_id = self.range_id
         self.transfer_read_level = self._next_id - 1
@@ -77,9 +111,25 @@ class ShardOwner:
                 self.shard_id, self.range_id, self._info(), previous_range_id
             )
         except ShardOwnershipLost:
-            self.lost = True
+            self.mark_lost()
             raise
         self._next_id, self._block_end = id_block(self.range_id)
+
+    def mark_lost(self) -> None:
+        """Another owner holds the shard: no write of this owner may be attempted again."""
+        if not self.lost:
+            self.lost = True
+            if self._on_lost is not None:
+                self._on_lost(self)
+
+    async def still_owned(self) -> bool:
+        """Read the shard's range id: ``False`` (and the shard marked lost) if it moved."""
+        if self.lost:
+            return False
+        shard = await self._persistence.shard.get_or_create_shard(self.shard_id)
+        if shard.range_id != self.range_id:
+            self.mark_lost()
+        return not self.lost
 
     @property
     def id_bounds(self) -> tuple[int, int]:
@@ -119,7 +169,8 @@ class ShardOwner:
             try:
                 await write(ids, self.range_id)
             except ShardOwnershipLost:
-                self.lost = True
+                self._counters.fenced_writes += 1
+                self.mark_lost()
                 raise
             finally:
                 # Whether or not the write applied, no id below this one can still appear.

@@ -92,6 +92,8 @@ class ChainState:
     """Empty unless a step failed (then it is already a violation)."""
     started_at: float = 0.0
     finished_at: float = 0.0
+    handed_over: bool = False
+    """The chain's shard moved to another member mid-run (not a failure: it finishes it)."""
 
 
 @dataclass(slots=True)

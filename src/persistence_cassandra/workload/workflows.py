@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from persistence_cassandra.errors import CurrentWorkflowConditionFailed
+from persistence_cassandra.errors import CurrentWorkflowConditionFailed, ShardOwnershipLost
 from persistence_cassandra.managers.history_batch import HistoryEventBatch
 from persistence_cassandra.records import (
     ConflictResolveWorkflowExecutionRequest,
     ConflictResolveWorkflowMode,
     CreateWorkflowExecutionRequest,
     CreateWorkflowMode,
+    CurrentExecution,
     DataBlob,
     ExecutionKey,
     HistoryTask,
@@ -41,12 +42,14 @@ from persistence_cassandra.records import (
     TaskKey,
     UpdateWorkflowExecutionRequest,
     UpdateWorkflowMode,
+    WorkflowMutableState,
     WorkflowMutation,
     WorkflowSnapshot,
     WorkflowState,
     truncate_to_ms,
 )
 from persistence_cassandra.workload.history_queues import TimerQueue
+from persistence_cassandra.workload.matching import TaskQueueOwner
 from persistence_cassandra.workload.payloads import (
     ENCODING,
     EventType,
@@ -128,25 +131,119 @@ class WorkflowChain:
         self._activity_queue = context.activity_queues[chain.index % len(context.activity_queues)]
         self._step = "start"
         self._pending_wft: asyncio.Future[int] | None = None
+        self._pending_activity: asyncio.Future[int] | None = None
         self._timers: dict[int, asyncio.Future[datetime]] = {}
+        self._held: set[tuple[str, int]] = set()
+        """Matching tasks received and not yet acknowledged: ``(queue name, task id)``."""
+
+    def _ack(self, queue: TaskQueueOwner, task_id: int) -> None:
+        self._held.discard((queue.name, task_id))
+        queue.ack(task_id)
+
+    def release(self) -> None:
+        """The chain stops for good (its shard moved): give back what it holds in matching,
+        so the task queues' ack levels can pass it."""
+        for future in (self._pending_wft, self._pending_activity):
+            if future is not None:
+                future.cancel()
+        for name, task_id in list(self._held):
+            self._ack(self._context.queue(name), task_id)
 
     @property
     def _shard(self) -> ShardServices:
         return self._context.shards[self._chain.shard_id]
 
-    async def run(self) -> None:
-        """Run the chain; a failure is recorded (as a violation), never raised."""
+    async def run(
+        self, taken_over: tuple[CurrentExecution, WorkflowMutableState] | None = None
+    ) -> None:
+        """Run the chain; a failure is recorded (as a violation), never raised.
+
+        ``taken_over``: the current run another owner of the shard left running (its current
+        pointer and stored mutable state); it is finished from that state instead.
+
+        Losing the shard is no failure: the chain is marked handed over (its new owner
+        finishes it) and nothing more is written.
+        """
         chain = self._chain
         chain.started_at = time.perf_counter()
         try:
-            await self._run()
+            if taken_over is None:
+                await self._run()
+            else:
+                await self._recover(*taken_over)
         except Exception as error:
-            chain.failure = f"{self._step}: {type(error).__name__}: {error}"
-            self._context.violations.add(f"workflow {chain.workflow_id}", chain.failure)
             if self._pending_wft is not None:
                 self._pending_wft.cancel()
+            if isinstance(error, ShardOwnershipLost) or self._shard_lost():
+                chain.handed_over = True
+                self._context.counters.handed_over += 1
+                return
+            chain.failure = f"{self._step}: {type(error).__name__}: {error}"
+            self._context.violations.add(f"workflow {chain.workflow_id}", chain.failure)
         finally:
             chain.finished_at = time.perf_counter()
+
+    def _shard_lost(self) -> bool:
+        services = self._context.shards.get(self._chain.shard_id)
+        return services is None or services.owner.lost
+
+    async def _recover(self, current: CurrentExecution, stored: WorkflowMutableState) -> None:
+        """Finish a run left running by the shard's previous owner, from its stored mutable
+        state, as a new history host does after a shard move: the pending activity, timer or
+        signal it finds is resolved (its task went with the old owner's queues), a new
+        workflow task is scheduled, and the workflow completes on it. The chain's later runs
+        (continue-as-new, id reuse) belonged to the old owner's in-memory plan: not done."""
+        self._step = "takeover: reading the stored run"
+        info = ExecutionInfo.decode(stored.execution_info)
+        state = ExecutionStateDoc.decode(stored.execution_state)
+        run = RunState(
+            key=stored.key,
+            shard_id=self._chain.shard_id,
+            branch_token=info.branch_token,
+            create_request_id=current.create_request_id,
+            start_time=current.start_time or truncate_to_ms(datetime.now(UTC)),
+            next_event_id=stored.next_event_id,
+            db_record_version=stored.db_record_version,
+            state=state.state,
+            status=state.status,
+            signal_requested_ids=set(stored.signal_requested_ids),
+        )
+        # Only batches below next_event_id are committed: a batch the old owner appended for
+        # a write that was then fenced is shadowed by the next append (higher txn id).
+        token = b""
+        while True:
+            page = await self._history.read_history_branch(
+                run.shard_id, run.branch_token, 1, run.next_event_id, 100, token
+            )
+            run.nodes.extend(
+                (batch.first_event_id, txn)
+                for batch, txn in zip(page.batches, page.transaction_ids, strict=True)
+            )
+            if not page.next_page_token:
+                break
+            token = page.next_page_token
+        self._chain.runs.append(run)
+        self._step = "takeover: resolving pending work"
+        resolved = [
+            *("ActivityTaskTimedOut" for _ in stored.activity_infos),
+            *("TimerCanceled" for _ in stored.timer_infos),
+            *(EventType.SIGNAL_DELIVERED for _ in stored.signal_infos),
+            "WorkflowTaskTimedOut",
+            EventType.WFT_SCHEDULED,
+        ]
+        await self._append(run, *resolved)
+        await self._update(
+            run,
+            _Changes(
+                delete_activities=set(stored.activity_infos),
+                delete_timers=set(stored.timer_infos),
+                delete_signals=set(stored.signal_infos),
+            ),
+            [self._workflow_task(run)],
+        )
+        await self._complete(run)
+        self._context.counters.recovered += 1
+        self._context.counters.workflows_completed += 1
 
     async def _run(self) -> None:
         plan, counters = self._chain.plan, self._context.counters
@@ -313,9 +410,12 @@ class WorkflowChain:
 
     async def _receive_workflow_task(self) -> int:
         assert self._pending_wft is not None, "no workflow task is scheduled"
-        future, self._pending_wft = self._pending_wft, None
+        future = self._pending_wft
         self._step = "waiting for a workflow task"
-        return await _wait(future, "workflow task")
+        task_id = await _wait(future, "workflow task")
+        self._pending_wft = None
+        self._held.add((self._wft_queue.name, task_id))
+        return task_id
 
     # ------------------------------------------------------------------ runs
 
@@ -395,13 +495,13 @@ class WorkflowChain:
         self._step = "workflow task started"
         await self._append(run, EventType.WFT_STARTED)
         await self._update(run, _Changes())
-        self._wft_queue.ack(task_id)
+        self._ack(self._wft_queue, task_id)
 
     async def _activity(self, run: RunState) -> None:
         first = await self._append(run, EventType.WFT_COMPLETED, EventType.ACTIVITY_SCHEDULED)
         scheduled_id = first + 1
         token = run.token("activity")
-        delivered = self._activity_queue.expect(token)
+        delivered = self._pending_activity = self._activity_queue.expect(token)
         info = json_blob({"scheduled_event_id": scheduled_id, "queue": self._activity_queue.name})
         try:
             await self._update(
@@ -418,13 +518,15 @@ class WorkflowChain:
             self._activity_queue.forget(token)
             raise
         task_id = await _wait(delivered, "activity task")
+        self._pending_activity = None
+        self._held.add((self._activity_queue.name, task_id))
         await self._append(
             run, EventType.ACTIVITY_STARTED, EventType.ACTIVITY_COMPLETED, EventType.WFT_SCHEDULED
         )
         await self._update(
             run, _Changes(delete_activities={scheduled_id}), [self._workflow_task(run)]
         )
-        self._activity_queue.ack(task_id)
+        self._ack(self._activity_queue, task_id)
         self._context.counters.activities += 1
 
     async def _timer(self, run: RunState) -> None:
@@ -486,7 +588,7 @@ class WorkflowChain:
             run.shard_id, old_token, fork_node_id, info=f"workload reset {run.key.workflow_id}"
         )
         # The workflow task that was just delivered belongs to the abandoned branch.
-        self._wft_queue.ack(stale_task_id)
+        self._ack(self._wft_queue, stale_task_id)
         run.forked_from, run.forked_from_next_event_id = old_token, old_next_event_id
         run.branch_token = new_token
         run.nodes = [node for node in run.nodes if node[0] < fork_node_id]
