@@ -117,3 +117,18 @@ def test_cassandra_one_of_three_killed(cassandra_config):
         create_schema=True,
     )
     _assert_taken_over(report)
+
+
+def test_command_rejects_bad_group_input(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from persistence_cassandra.cli.main import cli
+
+    monkeypatch.delenv("PC_CONFIG", raising=False)
+    monkeypatch.setenv("PC_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["workload", "--processes", "0"])
+    assert result.exit_code == 2
+    assert "--processes must be at least 1 (got 0)" in result.stderr
+    result = CliRunner().invoke(cli, ["workload", "--check-only"])
+    assert result.exit_code == 2
+    assert "need --group NAME" in result.stderr

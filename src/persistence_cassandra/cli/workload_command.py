@@ -5,7 +5,10 @@ integrity check, and fails (exit 1) listing every violation."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,8 +24,12 @@ from persistence_cassandra.workload import (
     WorkloadReport,
     run_workload,
 )
+from persistence_cassandra.workload.engine import resolve_settings
+from persistence_cassandra.workload.group import run_member
+from persistence_cassandra.workload.group_check import GroupReport, check_group, describe_members
+from persistence_cassandra.workload.processes import run_member_group
 
-__all__ = ["print_report", "workload_command"]
+__all__ = ["print_group_report", "print_report", "workload_command"]
 
 REPORT_WIDTH = 120
 PLAIN_PROGRESS_INTERVAL = 5.0
@@ -216,6 +223,16 @@ async def _open_and_run(
 @click.option("--seed", type=int, help="Seed of the workflow mix (default: random, printed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
+    "--processes",
+    type=int,
+    help="Run a group of N member processes sharing the shards (membership heartbeats, "
+    "takeover with range bumps), then check every workflow of the group.",
+)
+@click.option("--member", is_flag=True, help="Run one member of --group (one per host).")
+@click.option("--group", help="The member group's name (with --member or --check-only).")
+@click.option("--members", type=int, default=1, help="Members to wait for before taking shards.")
+@click.option("--check-only", is_flag=True, help="Check a finished --group and print its report.")
+@click.option(
     "--create-schema",
     is_flag=True,
     help="Create or upgrade the schema on open (for Cassandra and PostgreSQL; operators "
@@ -232,6 +249,11 @@ def workload_command(
     seed: int | None,
     as_json: bool,
     create_schema: bool,
+    processes: int | None = None,
+    member: bool = False,
+    group: str | None = None,
+    members: int = 1,
+    check_only: bool = False,
 ) -> None:
     """Drive every store like a history and matching service, then check it all.
 
@@ -240,6 +262,25 @@ def workload_command(
     workflow-id reuse, resets and completion. At the end: throughput and p50/p99 per
     operation, then an integrity check that reads every workflow back; a violation exits 1.
     """
+    if processes is not None or member or check_only:
+        _group_modes(
+            context,
+            processes,
+            member,
+            group,
+            members,
+            check_only,
+            create_schema,
+            as_json,
+            WorkloadOptions(
+                workflows=workflows,
+                shards=shards,
+                concurrency=concurrency,
+                transitions=transitions,
+                seed=seed,
+            ),
+        )
+        return
     options = WorkloadOptions(
         workflows=workflows,
         shards=shards,
@@ -258,3 +299,129 @@ def workload_command(
     if not report.ok:
         count = len(report.integrity.violations)
         raise click.ClickException(f"workload: integrity check failed with {count} violation(s)")
+
+
+def _group_modes(
+    context: CliContext,
+    processes: int | None,
+    member: bool,
+    group: str | None,
+    members: int,
+    check_only: bool,
+    create_schema: bool,
+    as_json: bool,
+    options: WorkloadOptions,
+) -> None:
+    """--processes N, --member --group NAME, --check-only --group NAME."""
+    if sum((processes is not None, member, check_only)) > 1:
+        raise click.UsageError("use one of --processes, --member and --check-only")
+    if processes is not None and processes < 1:
+        raise click.UsageError(f"--processes must be at least 1 (got {processes})")
+    if (member or check_only) and not group:
+        raise click.UsageError("--member and --check-only need --group NAME")
+    if members < 1:
+        raise click.UsageError(f"--members must be at least 1 (got {members})")
+    config = context.load_config()
+    chosen = None if context.config_path is None else config
+    stderr = Console(stderr=True)
+
+    def progress(line: str) -> None:
+        stderr.print(line, highlight=False)
+
+    if processes is not None:
+        report = run_member_group(
+            chosen,
+            processes=processes,
+            options=options,
+            store=context.store,
+            group=group,
+            create_schema=create_schema,
+            default_shards=config.num_history_shards,
+            on_progress=progress,
+        )
+    elif member:
+        assert group is not None
+        name = f"{socket.gethostname()}-{os.getpid()}"
+        run_async(_run_one_member(context, group, name, members, options, create_schema, progress))
+        stderr.print(
+            f"member {name} of group {group} finished; check the group with "
+            f"'workload --check-only --group {group}'",
+            highlight=False,
+        )
+        return
+    else:
+        assert group is not None
+        report = run_async(_check_only(context, group))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        print_group_report(report, _report_console())
+    if not report.ok:
+        count = len(report.integrity.violations)
+        raise click.ClickException(f"workload: integrity check failed with {count} violation(s)")
+
+
+async def _run_one_member(
+    context: CliContext,
+    group: str,
+    name: str,
+    members: int,
+    options: WorkloadOptions,
+    create_schema: bool,
+    progress: Callable[[str], None],
+) -> None:
+    config = context.load_config()
+    chosen = None if context.config_path is None else config
+    open_options = OpenOptions(create_schema=True) if create_schema else None
+    async with await open_persistence(chosen, store=context.store, options=open_options) as p:
+        settings = resolve_settings(options, config.num_history_shards)
+        await run_member(p, group, settings, name, expected_members=members, on_progress=progress)
+
+
+async def _check_only(context: CliContext, group: str) -> GroupReport:
+    config = context.load_config()
+    chosen = None if context.config_path is None else config
+    async with await open_persistence(chosen, store=context.store) as persistence:
+        return await check_group(persistence, group)
+
+
+def print_group_report(report: GroupReport, console: Console) -> None:
+    """The members, takeovers, fencing and the group's integrity verdict."""
+    settings, counters = report.settings, report.counters
+    console.print(
+        f"workload group {report.group} on {report.target or report.backend}: "
+        f"{len(report.members)} member results, {settings.workflows} workflows on "
+        f"{settings.shards} shards in {report.seconds:.1f} s",
+        highlight=False,
+    )
+    for line in describe_members(report):
+        console.print(f"  {line}", highlight=False)
+    if report.kill is not None:
+        seconds = report.takeover_seconds()
+        shown = ", ".join(f"{s:.2f} s" for s in seconds) or "none"
+        console.print(
+            f"{report.kill.mode} of member {report.kill.member}: its shards taken over after "
+            f"{shown} (death to range bump)",
+            highlight=False,
+        )
+    console.print(
+        f"{counters.workflows_completed} workflows completed by members that reported "
+        f"({counters.recovered} finished after a takeover), {counters.fenced_writes} writes "
+        f"fenced, {counters.handed_over} chains handed over, {report.stale_matching_tasks} "
+        f"stale matching tasks of dead members dropped",
+        highlight=False,
+    )
+    integrity = report.integrity
+    summary = (
+        f"{integrity.runs_checked} runs, {integrity.events_read} events, "
+        f"{integrity.current_pointers} current pointers, {integrity.task_ranges_scanned} task "
+        f"ranges read back in {integrity.seconds:.1f} s"
+    )
+    if integrity.ok:
+        console.print(f"[bold green]INTEGRITY CHECK PASSED[/]: {summary}")
+        return
+    console.print(
+        f"[bold red]INTEGRITY CHECK FAILED[/]: {len(integrity.violations)} violation(s) ({summary})"
+    )
+    for violation in integrity.violations:
+        console.print(f"  [red]-[/] {violation}", highlight=False)
