@@ -32,6 +32,7 @@ __all__ = [
     "ConsistencyConfig",
     "DatastoreConfig",
     "PersistenceConfig",
+    "ReconnectConfig",
     "SqlConfig",
     "TLSConfig",
     "default_config",
@@ -95,6 +96,38 @@ class AstraConfig(_Model):
     token: SecretStr
 
 
+class ReconnectConfig(_Model):
+    """When the driver tries a lost host (and its control connection) again.
+
+    The driver alone decides when a restarted node is used again: until one of these attempts
+    succeeds every request fails at once with ``Unavailable``, and on a single node nothing
+    else (no peer's status event) brings the host back. The driver's own default (1 s doubling
+    up to 10 min) left a node restarted after a 10-20 s outage unused for another 5-7 s; these
+    defaults bring it back within about a second, for one TCP connect per second per lost host.
+    Attempts never stop (the driver's default gives up after 64, and the host is then never
+    reconnected).
+    """
+
+    policy: Literal["exponential", "constant"] = "exponential"
+    """``exponential``: ``baseDelay`` doubling (with +/-15% jitter) up to ``maxDelay``;
+    ``constant``: every ``baseDelay``."""
+    base_delay: float = Field(default=0.2, gt=0, le=3600, alias="baseDelay")
+    """Seconds before the first attempt (the fixed interval of ``constant``)."""
+    max_delay: float = Field(default=1.0, gt=0, le=3600, alias="maxDelay")
+    """Seconds, the longest wait between two attempts (``exponential`` only)."""
+
+    @model_validator(mode="after")
+    def _check_delays(self) -> ReconnectConfig:
+        if self.policy == "constant":
+            if "max_delay" in self.model_fields_set:
+                raise ValueError("maxDelay applies to policy 'exponential' only")
+        elif self.max_delay < self.base_delay:
+            raise ValueError(
+                f"maxDelay ({self.max_delay:g}) must be at least baseDelay ({self.base_delay:g})"
+            )
+        return self
+
+
 class CassandraConfig(_Model):
     hosts: str = "127.0.0.1"
     """Comma-separated contact points, as in Temporal."""
@@ -112,6 +145,7 @@ class CassandraConfig(_Model):
     tls: TLSConfig = TLSConfig()
     disable_initial_host_lookup: bool = Field(default=False, alias="disableInitialHostLookup")
     astra: AstraConfig | None = None
+    reconnect: ReconnectConfig = ReconnectConfig()
 
     @field_validator("keyspace")
     @classmethod

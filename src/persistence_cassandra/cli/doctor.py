@@ -4,13 +4,18 @@
 the others (a failed connection skips the rest). The writes it makes are confined to records
 named after a fresh ``doctor-<uuid>``: a membership row that expires by itself and a cluster
 metadata record deleted at the end.
+
+On Cassandra one more check, ``durability``, reads the server's commit-log mode
+(``system_views.settings``) and the keyspace's replication, and judges them with the configured
+consistency in :func:`durability_warnings` (a pure function). What it finds is a warning, shown
+in plain words under the tables; it never makes the doctor fail.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from persistence_cassandra.cli.context import CliContext, run_async
-from persistence_cassandra.config import PersistenceConfig, default_config
-from persistence_cassandra.errors import ConditionFailed, NotFound
+from persistence_cassandra.config import CassandraConfig, PersistenceConfig, default_config
+from persistence_cassandra.errors import ConditionFailed, NotFound, PersistenceError
 from persistence_cassandra.factory import open_persistence
 from persistence_cassandra.middleware import MiddlewareOptions
 from persistence_cassandra.persistence import Persistence
@@ -33,7 +38,15 @@ from persistence_cassandra.records import (
     truncate_to_ms,
 )
 
-__all__ = ["CheckResult", "DoctorReport", "doctor_command", "print_report", "run_doctor"]
+__all__ = [
+    "CheckResult",
+    "DoctorReport",
+    "doctor_command",
+    "durability_warnings",
+    "print_report",
+    "replication_factors",
+    "run_doctor",
+]
 
 MEMBERSHIP_TTL = timedelta(seconds=30)
 """The doctor's membership row disappears from reads after this, without a delete."""
@@ -43,9 +56,11 @@ MEMBERSHIP_TTL = timedelta(seconds=30)
 class CheckResult:
     name: str
     status: str
-    """``ok``, ``fail`` or ``skip``."""
+    """``ok``, ``warn``, ``fail`` or ``skip``; only ``fail`` makes the doctor fail."""
     detail: str
     seconds: float | None = None
+    warnings: tuple[str, ...] = ()
+    """For ``warn``: each finding as a sentence, printed in full under the tables."""
 
     @property
     def failed(self) -> bool:
@@ -68,15 +83,173 @@ class DoctorReport:
     def failures(self) -> list[CheckResult]:
         return [check for check in self.checks if check.failed]
 
+    @property
+    def warnings(self) -> list[str]:
+        return [warning for check in self.checks for warning in check.warnings]
+
+
+class _Warned(Exception):
+    """Raised by a check whose findings are warnings: the check passes, with ``warn``."""
+
+    def __init__(self, detail: str, warnings: list[str]) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.warnings = tuple(warnings)
+
 
 async def _timed(name: str, check: Callable[[], Awaitable[str]]) -> CheckResult:
     started = time.perf_counter()
     try:
         detail = await check()
+    except _Warned as warned:
+        elapsed = time.perf_counter() - started
+        return CheckResult(name, "warn", warned.detail, elapsed, warned.warnings)
     except Exception as error:
         elapsed = time.perf_counter() - started
         return CheckResult(name, "fail", f"{type(error).__name__}: {error}", elapsed)
     return CheckResult(name, "ok", detail, time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- durability
+
+_QUORUM_LEVELS = {"QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"}
+_SINGLE_REPLICA_LEVELS = {"ANY", "ONE", "LOCAL_ONE"}
+_COUNTED_LEVELS = {"TWO": 2, "THREE": 3}
+_SERIAL_LEVELS = {"SERIAL", "LOCAL_SERIAL"}
+SAFE_REPLICATION_FACTOR = 3
+"""The smallest RF at which one crashed node cannot take an acknowledged quorum write with it
+(on periodic sync) and one node down still leaves a quorum."""
+
+
+def replication_factors(replication: Mapping[str, str]) -> dict[str, int] | None:
+    """Replicas per data center from a keyspace's ``replication`` map (``"*"`` for
+    SimpleStrategy); ``None`` for a strategy whose replica count is not written there."""
+    strategy = replication.get("class", "").rsplit(".", 1)[-1]
+    if strategy == "SimpleStrategy":
+        count = _replica_count(replication.get("replication_factor", ""))
+        return None if count is None else {"*": count}
+    if strategy == "NetworkTopologyStrategy":
+        counts = {dc: _replica_count(value) for dc, value in replication.items() if dc != "class"}
+        known = {dc: count for dc, count in counts.items() if count is not None}
+        return known or None
+    return None
+
+
+def _replica_count(value: str) -> int | None:
+    # "3/1" is three replicas of which one transient: only the full ones keep data.
+    full, _, transient = value.partition("/")
+    try:
+        return int(full) - (int(transient) if transient else 0)
+    except ValueError:
+        return None
+
+
+def _quorum(replicas: int) -> int:
+    return replicas // 2 + 1
+
+
+def durability_warnings(
+    commitlog_sync: str | None,
+    replication: Mapping[str, str] | None,
+    consistency: str,
+    serial_consistency: str = "LOCAL_SERIAL",
+    *,
+    datacenter: str | None = None,
+    keyspace: str = "the keyspace",
+) -> list[str]:
+    """What, in this setup, can lose an acknowledged write or break fencing and CAS.
+
+    ``commitlog_sync`` is the server's ``commitlog_sync`` setting (``None``: not readable),
+    ``replication`` the keyspace's replication map (``None``: not readable), ``consistency``
+    and ``serial_consistency`` the configured pair, ``datacenter`` the local data center (the
+    one whose replicas ``LOCAL_*`` levels count). Pure: no I/O, one sentence per finding.
+    """
+    found: list[str] = []
+    factors = replication_factors(replication) if replication is not None else None
+    # Without a known local data center, the thinnest one decides.
+    local: int | None = None
+    if factors:
+        local = factors.get(datacenter or "", min(factors.values()))
+    total = sum(factors.values()) if factors else None
+    mode = (commitlog_sync or "").lower()
+    if mode == "periodic" and local is not None and local < SAFE_REPLICATION_FACTOR:
+        found.append(
+            f"{keyspace} keeps {local} replica(s) of each row and the server syncs its commit "
+            "log only periodically (commitlog_sync: periodic): a node that crashes loses the "
+            "writes it acknowledged since its last sync, so after a restart a range id can be "
+            "granted twice and fencing breaks. Use replication factor 3 or more, or set "
+            "commitlog_sync to batch or group on every node."
+        )
+    level = consistency.upper()
+    if level in _SINGLE_REPLICA_LEVELS:
+        found.append(
+            f"consistency {level} is below a quorum: a write is acknowledged once one replica "
+            "has it and a read asks one replica, so with more than one replica a read can miss "
+            "an acknowledged write and fencing and compare-and-set break. Use LOCAL_QUORUM."
+        )
+    elif level in _COUNTED_LEVELS and total is not None and _COUNTED_LEVELS[level] < _quorum(total):
+        found.append(
+            f"consistency {level} is below a quorum of {keyspace}'s {total} replicas "
+            f"({_quorum(total)}): a read can miss an acknowledged write, which breaks fencing "
+            "and compare-and-set. Use LOCAL_QUORUM."
+        )
+    elif level not in _QUORUM_LEVELS and level not in _COUNTED_LEVELS:
+        found.append(f"consistency {level} is not a level this check knows; use LOCAL_QUORUM.")
+    serial = serial_consistency.upper()
+    if serial not in _SERIAL_LEVELS:
+        found.append(
+            f"serial consistency {serial} is not SERIAL or LOCAL_SERIAL: lightweight "
+            "transactions then give no compare-and-set guarantee. Use LOCAL_SERIAL."
+        )
+    return found
+
+
+_COMMITLOG_SYNC = "SELECT value FROM system_views.settings WHERE name = 'commitlog_sync'"
+_REPLICATION = "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?"
+
+
+async def _durability(config: CassandraConfig) -> str:
+    # Its own short-lived session: the stores' session is private to the backend, and the
+    # doctor must not depend on what a store exposes.
+    from persistence_cassandra.backends.cassandra.session import CassandraSession
+
+    session = await CassandraSession.connect(config)
+    notes: list[str] = []
+    try:
+        try:
+            row = (await session.read(_COMMITLOG_SYNC)).first()
+            commitlog: str | None = str(row["value"]) if row else None
+            if commitlog is None:
+                notes.append("the server does not report commitlog_sync")
+        except PersistenceError as error:
+            # Astra DB (and roles without access to system_views) cannot read it.
+            commitlog = None
+            notes.append(f"commit log mode not readable ({type(error).__name__})")
+        row = (await session.read(_REPLICATION, [config.keyspace])).first()
+        replication = dict(row["replication"]) if row else None
+    finally:
+        await session.close()
+    pair = config.consistency.default
+    warnings = durability_warnings(
+        commitlog,
+        replication,
+        pair.consistency,
+        pair.serial_consistency,
+        datacenter=config.datacenter,
+        keyspace=f"keyspace {config.keyspace}",
+    )
+    factors = replication_factors(replication) if replication else None
+    shown = ", ".join(f"{dc}: {n}" if dc != "*" else str(n) for dc, n in (factors or {}).items())
+    parts = [
+        f"commit log {commitlog or 'unknown'}",
+        f"RF {shown or 'unknown'}",
+        f"consistency {pair.consistency}/{pair.serial_consistency}",
+        *notes,
+    ]
+    detail = "; ".join(parts)
+    if warnings:
+        raise _Warned(f"{detail}; {len(warnings)} warning(s) below", warnings)
+    return detail
 
 
 async def _server_version(persistence: Persistence) -> str:
@@ -148,8 +321,8 @@ async def run_doctor(
     config: PersistenceConfig | None = None, *, store: str | None = None
 ) -> DoctorReport:
     """Open the store and run every check; never raises for a failed check."""
-    backend = (config or default_config()).datastore(store).backend_name
-    report = DoctorReport(backend=backend, target="")
+    datastore = (config or default_config()).datastore(store)
+    report = DoctorReport(backend=datastore.backend_name, target="")
     persistence: Persistence | None = None
 
     async def connect() -> str:
@@ -164,6 +337,9 @@ async def run_doctor(
 
     report.checks.append(await _timed("connect", connect))
     names = ["server version", "schema", "read", "write/read round trip", "conditional write"]
+    cassandra = datastore.cassandra
+    if cassandra is not None:
+        names.append("durability")
     if persistence is None:
         report.checks.extend(CheckResult(name, "skip", "not connected") for name in names)
         return report
@@ -177,6 +353,9 @@ async def run_doctor(
             lambda: _membership_round_trip(opened, doctor_id),
             lambda: _conditional_round_trip(opened, f"doctor-{doctor_id}"),
         ]
+        if cassandra is not None:
+            settings = cassandra
+            checks.append(lambda: _durability(settings))
         for name, check in zip(names, checks, strict=True):
             report.checks.append(await _timed(name, check))
         report.operations = [
@@ -190,6 +369,7 @@ async def run_doctor(
 
 _STATUS_STYLE = {
     "ok": "[green]OK[/green]",
+    "warn": "[yellow]WARN[/yellow]",
     "fail": "[red]FAIL[/red]",
     "skip": "[yellow]SKIP[/yellow]",
 }
@@ -215,6 +395,8 @@ def print_report(report: DoctorReport, console: Console) -> None:
         for name, calls, p50, p99 in report.operations:
             latencies.add_row(name, str(calls), f"{p50 * 1000:.2f} ms", f"{p99 * 1000:.2f} ms")
         console.print(latencies)
+    for warning in report.warnings:
+        console.print(f"[bold yellow]WARNING:[/bold yellow] {warning}", soft_wrap=True)
 
 
 @click.command("doctor")
@@ -223,7 +405,9 @@ def doctor_command(context: CliContext) -> None:
     """Check connectivity, versions and round trips of the store.
 
     Reports the backend, target, server and schema versions, then times a write/read round
-    trip (cluster membership) and a conditional-write round trip (cluster metadata CAS).
+    trip (cluster membership) and a conditional-write round trip (cluster metadata CAS). On
+    Cassandra it also warns (without failing) when the commit-log mode, replication factor or
+    consistency level can lose acknowledged writes.
     """
     config = context.load_config()
     report = run_async(

@@ -40,9 +40,12 @@ from cassandra.cluster import (
     Session,
 )
 from cassandra.policies import (
+    ConstantReconnectionPolicy,
     DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
     FallthroughRetryPolicy,
     LoadBalancingPolicy,
+    ReconnectionPolicy,
     RetryPolicy,
     TokenAwarePolicy,
     WhiteListRoundRobinPolicy,
@@ -60,7 +63,7 @@ from pydantic import SecretStr
 
 from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra.errors import translate_error
-from persistence_cassandra.config import CassandraConfig, TLSConfig
+from persistence_cassandra.config import CassandraConfig, ReconnectConfig, TLSConfig
 from persistence_cassandra.errors import ConfigError
 
 __all__ = [
@@ -70,6 +73,7 @@ __all__ = [
     "StatementSpec",
     "TupleResult",
     "build_cluster",
+    "reconnection_policy",
     "ssl_context_for",
 ]
 
@@ -217,6 +221,13 @@ def _profile(
     )
 
 
+def reconnection_policy(config: ReconnectConfig) -> ReconnectionPolicy:
+    """The driver policy for ``reconnect:``; attempts never stop (``max_attempts=None``)."""
+    if config.policy == "constant":
+        return ConstantReconnectionPolicy(config.base_delay, max_attempts=None)
+    return ExponentialReconnectionPolicy(config.base_delay, config.max_delay, max_attempts=None)
+
+
 def build_cluster(config: CassandraConfig) -> Cluster:
     """The driver ``Cluster`` for ``config`` (not connected yet). Blocking: may resolve names."""
     profiles = {
@@ -236,6 +247,10 @@ def build_cluster(config: CassandraConfig) -> Cluster:
         "execution_profiles": profiles,
         "connect_timeout": config.connect_timeout,
         "control_connection_timeout": config.connect_timeout,
+        # Host pools and the control connection both follow it. The heartbeat and the
+        # schema/topology event windows play no part in how soon a restarted node is used
+        # again (measured, docs/cluster.md): a killed node's sockets close at once.
+        "reconnection_policy": reconnection_policy(config.reconnect),
     }
     if config.astra is not None:
         return Cluster(
