@@ -115,6 +115,23 @@ def version_blind_updates(bundle: StoreBundle) -> StoreBundle:
     return replace(bundle, execution=execution)
 
 
+def lossy_history_tasks(bundle: StoreBundle) -> StoreBundle:
+    """``add_history_tasks`` that acknowledges every tenth write without making it."""
+    calls = 0
+
+    def make(inner: StoreCall) -> StoreCall:
+        async def add_history_tasks(*args: Any) -> None:
+            nonlocal calls
+            calls += 1
+            if calls % 10:
+                await inner(*args)
+
+        return add_history_tasks
+
+    execution = wrap_store(bundle.execution, ExecutionStore, Replace("add_history_tasks", make))
+    return replace(bundle, execution=execution)
+
+
 def escaping_reads(bundle: StoreBundle) -> StoreBundle:
     """A shard read that lets a foreign exception out now and then."""
     calls = 0
@@ -170,6 +187,13 @@ async def test_an_execution_store_ignoring_the_record_version_acknowledges_one_t
     assert ViolationKind.VERSION_ACKNOWLEDGED_TWICE in kinds, report.summary()
     assert ViolationKind.RANGE_GRANTED_TWICE not in kinds
     assert ViolationKind.STALE_FENCE_ACCEPTED not in kinds
+
+
+async def test_a_store_that_drops_acknowledged_writes_is_caught(sqlite: StoreBundle) -> None:
+    report, kinds = await check(lossy_history_tasks(sqlite))
+    # A dropped write never met the fence either, so a stale one may also be "accepted".
+    assert ViolationKind.ACKNOWLEDGED_WRITE_LOST in kinds, report.summary()
+    assert kinds <= {ViolationKind.ACKNOWLEDGED_WRITE_LOST, ViolationKind.STALE_FENCE_ACCEPTED}
 
 
 async def test_an_exception_outside_the_error_tree_is_reported(sqlite: StoreBundle) -> None:

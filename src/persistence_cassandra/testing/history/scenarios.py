@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from persistence_cassandra.errors import NotFound
 from persistence_cassandra.records import (
     CreateWorkflowExecutionRequest,
     CreateWorkflowMode,
@@ -55,6 +56,7 @@ from persistence_cassandra.testing.history.checker import (
     check_history,
 )
 from persistence_cassandra.testing.history.recorder import (
+    ABSENT,
     HistoryRecorder,
     Operation,
     OpKind,
@@ -281,7 +283,7 @@ async def _cas_client(ctx: _Context, name: str, budget: _Budget, rng: random.Ran
 # --------------------------------------------------------------------------- final state
 
 
-async def _read_back(ctx: _Context, what: str, read: Callable[[], Awaitable[None]]) -> str:
+async def _read_back(what: str, read: Callable[[], Awaitable[None]]) -> str:
     """Run ``read`` until it succeeds; returns "" or the last error. After faults a cluster
     may need a moment (hints, a node rejoining), so the pauses grow."""
     error = ""
@@ -292,7 +294,8 @@ async def _read_back(ctx: _Context, what: str, read: Callable[[], Awaitable[None
             return ""
         except Exception as exc:  # any failure is retried, and reported if it persists
             error = f"{what}: {exc!r}"
-        await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+        if attempt + 1 < FINAL_READ_ATTEMPTS:
+            await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
     return error
 
 
@@ -302,8 +305,12 @@ async def _final_state(ctx: _Context) -> FinalState:
     runs: list[RunState] = []
     bundle = ctx.bundle
 
+    # A missing record is an answer (and a lost write), not a reason to retry.
     async def shard_range(shard_id: int) -> None:
-        shard_ranges[shard_id] = (await bundle.shard.get_or_create_shard(shard_id)).range_id
+        try:
+            shard_ranges[shard_id] = (await bundle.shard.get_or_create_shard(shard_id)).range_id
+        except NotFound:
+            shard_ranges[shard_id] = ABSENT
 
     async def tasks(shard_id: int) -> None:
         def page(token: bytes) -> Awaitable[Page[HistoryTask]]:
@@ -322,7 +329,11 @@ async def _final_state(ctx: _Context) -> FinalState:
         fenced_tasks[shard_id] = frozenset(task.key.task_id for task in found)
 
     async def run() -> None:
-        state = await bundle.execution.get_workflow_execution(ctx.lease_shard, ctx.run_key)
+        try:
+            state = await bundle.execution.get_workflow_execution(ctx.lease_shard, ctx.run_key)
+        except NotFound:
+            runs.append(RunState(ABSENT, None))
+            return
         runs.append(RunState(state.db_record_version, _writer_of(state)))
 
     reads: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -330,7 +341,7 @@ async def _final_state(ctx: _Context) -> FinalState:
         reads.append((f"range of shard {shard_id}", functools.partial(shard_range, shard_id)))
         reads.append((f"history tasks of shard {shard_id}", functools.partial(tasks, shard_id)))
     reads.append(("the run", run))
-    errors = [await _read_back(ctx, what, read) for what, read in reads]
+    errors = [await _read_back(what, read) for what, read in reads]
     return FinalState(
         created_ranges=dict(ctx.created_ranges),
         shard_ranges=shard_ranges,
