@@ -42,11 +42,14 @@ if TYPE_CHECKING:
     from persistence_cassandra.testing.local_cluster import LocalCluster
 
 __all__ = [
+    "CLUSTER_CLIENT_TIMEOUT",
     "DEFAULT_TARGETS",
     "TARGETS_ENV",
     "Target",
     "cluster_datastore_config",
+    "cluster_datastore_document",
     "cluster_keyspace",
+    "cluster_keyspace_name",
     "get_target",
     "open_datastore",
     "register_target",
@@ -290,35 +293,56 @@ async def _create_replicated_keyspace(config: DatastoreConfig, replication_facto
         await admin.close()
 
 
-def cluster_datastore_config(cluster: LocalCluster, keyspace: str) -> DatastoreConfig:
-    """A ``cassandra:`` datastore on the local cluster: all three contact points, the
-    cluster's datacenter, LOCAL_QUORUM / LOCAL_SERIAL (the defaults)."""
-    return DatastoreConfig.model_validate(
-        {
-            "cassandra": {
-                "hosts": ",".join(cluster.hosts),
-                "port": cluster.port,
-                "keyspace": keyspace,
-                "datacenter": cluster.datacenter,
-            }
+def cluster_datastore_document(
+    cluster: LocalCluster, keyspace: str, **overrides: Any
+) -> dict[str, Any]:
+    """The ``cassandra:`` datastore block for the local cluster: all three contact points,
+    the cluster's datacenter, LOCAL_QUORUM / LOCAL_SERIAL (the defaults); ``overrides`` are
+    more keys of the block (``timeout``...)."""
+    return {
+        "cassandra": {
+            "hosts": ",".join(cluster.hosts),
+            "port": cluster.port,
+            "keyspace": keyspace,
+            "datacenter": cluster.datacenter,
+            **overrides,
         }
+    }
+
+
+def cluster_datastore_config(
+    cluster: LocalCluster, keyspace: str, **overrides: Any
+) -> DatastoreConfig:
+    return DatastoreConfig.model_validate(
+        cluster_datastore_document(cluster, keyspace, **overrides)
     )
 
 
 @asynccontextmanager
-async def cluster_keyspace(cluster: LocalCluster) -> AsyncIterator[StoreBundle]:
+async def cluster_keyspace_name(cluster: LocalCluster) -> AsyncIterator[str]:
     """A fresh RF 3 keyspace on the local cluster with the bundled schema, dropped after."""
     keyspace = _unique_name("pc_cluster")
     config = cluster_datastore_config(cluster, keyspace)
     await _create_replicated_keyspace(config, cluster.nodes)
     try:
-        async with open_datastore(config) as bundle:
-            yield bundle
+        async with open_datastore(config):
+            pass  # creates the schema
+        yield keyspace
     finally:
         try:
             await asyncio.to_thread(_drop_keyspace, cluster.hosts, cluster.port, keyspace)
         except Exception as exc:  # cleanup only: the tests' outcome stands
             warnings.warn(f"could not drop test keyspace {keyspace}: {exc}", stacklevel=1)
+
+
+@asynccontextmanager
+async def cluster_keyspace(cluster: LocalCluster, **overrides: Any) -> AsyncIterator[StoreBundle]:
+    """An open bundle on a fresh RF 3 keyspace (see :func:`cluster_keyspace_name`);
+    ``overrides`` are more keys of the ``cassandra:`` block."""
+    async with cluster_keyspace_name(cluster) as keyspace:
+        config = cluster_datastore_config(cluster, keyspace, **overrides)
+        async with open_datastore(config) as bundle:
+            yield bundle
 
 
 @asynccontextmanager
@@ -330,6 +354,10 @@ async def _cassandra_cluster() -> AsyncIterator[StoreBundle]:
     async with cluster_keyspace(cluster) as bundle:
         yield bundle
 
+
+CLUSTER_CLIENT_TIMEOUT = 5.0
+"""Seconds a request may take in fault tests: a paused or cut-off coordinator answers nothing,
+so this bounds how long an operation in flight on it waits."""
 
 DEGRADED_NODE = 3
 """The node the ``cassandra-cluster-degraded`` target keeps stopped."""

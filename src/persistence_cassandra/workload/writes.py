@@ -6,13 +6,26 @@ twice. So an execution write is followed, after a timeout, by a read of the run:
 ``db_record_version`` is the one the write set, it applied; if it is still the previous one, it
 did not, and is sent again; anything else is a broken invariant. Idempotent writes (history
 nodes and matching tasks are upserts keyed by transaction or task id) are simply sent again.
+
+On Cassandra the read is not the last word: a lightweight transaction that timed out may have
+its proposal accepted by a replica that the read did not ask, and the next Paxos round on the
+partition (the resend itself) completes it. The resend then fails its condition against its
+own first attempt: a create finds the current run pointing at the run it creates, an update
+finds the version it writes. Both mean the first attempt applied (a history service dedupes a
+create by its request id the same way); seen on the 3-node cluster under node kills.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from persistence_cassandra.errors import DataLoss, NotFound, Timeout
+from persistence_cassandra.errors import (
+    CurrentWorkflowConditionFailed,
+    DataLoss,
+    NotFound,
+    Timeout,
+    WorkflowConditionFailed,
+)
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import (
     ConflictResolveWorkflowExecutionRequest,
@@ -46,6 +59,7 @@ async def execute_write(persistence: Persistence, request: ExecutionRequest) -> 
     """Send an execution write; after a timeout, re-read to learn whether it applied and send
     it again only if it did not."""
     execution = persistence.execution
+    uncertain = False
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             if isinstance(request, CreateWorkflowExecutionRequest):
@@ -60,6 +74,25 @@ async def execute_write(persistence: Persistence, request: ExecutionRequest) -> 
                 raise
             if await write_applied(persistence, request):
                 return
+            uncertain = True
+        except (CurrentWorkflowConditionFailed, WorkflowConditionFailed) as conflict:
+            if not (uncertain and _conflicts_with_itself(request, conflict)):
+                raise
+            return
+
+
+def _conflicts_with_itself(
+    request: ExecutionRequest, conflict: CurrentWorkflowConditionFailed | WorkflowConditionFailed
+) -> bool:
+    """Whether a resend failed against the write's own earlier attempt."""
+    if isinstance(conflict, CurrentWorkflowConditionFailed):
+        return (
+            isinstance(request, CreateWorkflowExecutionRequest)
+            and conflict.run_id == request.new_snapshot.key.run_id
+        )
+    if isinstance(request, UpdateWorkflowExecutionRequest):
+        return conflict.actual_db_record_version == request.mutation.db_record_version
+    return False
 
 
 async def write_applied(persistence: Persistence, request: ExecutionRequest) -> bool:

@@ -117,7 +117,7 @@ def test_a_connection_lost_with_a_write_in_flight_is_an_unknown_outcome() -> Non
 @pytest.mark.parametrize(
     "exc",
     [
-        cassandra.Unavailable("down", consistency=6, required_replicas=1, alive_replicas=0),
+        cassandra.Unavailable("down", consistency=9, required_replicas=2, alive_replicas=1),
         OverloadedErrorMessage(code=0x1001, message="overloaded", info=None),
         NoHostAvailable("no host", {"127.0.0.1": ConnectionRefusedError()}),
     ],
@@ -126,6 +126,15 @@ def test_a_connection_lost_with_a_write_in_flight_is_an_unknown_outcome() -> Non
 def test_refused_requests_are_unavailable_even_for_writes(exc: BaseException) -> None:
     # Unavailable promises "not applied": the retry middleware repeats it safely.
     assert isinstance(translate_error(exc, is_write=True), errors.Unavailable)
+
+
+def test_unavailable_at_the_commit_level_of_a_write_is_an_unknown_outcome() -> None:
+    # LOCAL_QUORUM (6): a lightweight transaction's commit phase, after its proposal was
+    # accepted; LOCAL_SERIAL (9) above is its prepare phase, before anything was proposed.
+    commit = cassandra.Unavailable("down", consistency=6, required_replicas=2, alive_replicas=1)
+    written = translate_error(commit, is_write=True)
+    assert isinstance(written, errors.Timeout) and written.may_have_committed
+    assert isinstance(translate_error(commit, is_write=False), errors.Unavailable)
 
 
 def test_bad_requests_are_invalid() -> None:

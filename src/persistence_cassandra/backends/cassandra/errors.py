@@ -113,6 +113,26 @@ def _unavailable(what: str) -> Callable[[_Failure], errors.PersistenceError]:
     return rule
 
 
+_SERIAL_LEVELS = frozenset(
+    {cassandra.ConsistencyLevel.SERIAL, cassandra.ConsistencyLevel.LOCAL_SERIAL}
+)
+
+
+def _not_enough_replicas(failure: _Failure) -> errors.PersistenceError:
+    assert isinstance(failure.exc, cassandra.Unavailable)
+    if failure.is_write and failure.exc.consistency not in _SERIAL_LEVELS:
+        # A lightweight transaction checks its Paxos participants at the serial level before
+        # anything is proposed; Unavailable at the commit level comes after a quorum accepted
+        # the proposal, which a later Paxos round completes. A plain write refused at this level
+        # was not applied, but the error does not say which of the two it was.
+        return errors.Timeout(
+            f"not enough replicas alive to commit; the write may have been applied "
+            f"({failure.text})",
+            may_have_committed=True,
+        )
+    return errors.Unavailable(f"not enough replicas alive ({failure.text})")
+
+
 def _invalid(what: str) -> Callable[[_Failure], errors.PersistenceError]:
     def rule(failure: _Failure) -> errors.PersistenceError:
         return errors.InvalidRequest(f"{what} ({failure.text})")
@@ -148,7 +168,7 @@ _RULES: tuple[
         (cassandra.CDCWriteFailure, CDCWriteException),
         _unavailable("write rejected: CDC space is full"),
     ),
-    ((cassandra.Unavailable,), _unavailable("not enough replicas alive")),
+    ((cassandra.Unavailable,), _not_enough_replicas),
     ((OverloadedErrorMessage,), _unavailable("coordinator overloaded")),
     ((IsBootstrappingErrorMessage,), _unavailable("coordinator is bootstrapping")),
     ((TruncateError,), _unavailable("truncate failed")),
