@@ -88,26 +88,26 @@ class DoctorReport:
         return [warning for check in self.checks for warning in check.warnings]
 
 
-class _Warned(Exception):
-    """Raised by a check whose findings are warnings: the check passes, with ``warn``."""
+@dataclass(frozen=True, slots=True)
+class _Findings:
+    """What a check returns when it can warn: its detail and its warnings (none: ``ok``)."""
 
-    def __init__(self, detail: str, warnings: list[str]) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.warnings = tuple(warnings)
+    detail: str
+    warnings: tuple[str, ...] = ()
 
 
-async def _timed(name: str, check: Callable[[], Awaitable[str]]) -> CheckResult:
+async def _timed(name: str, check: Callable[[], Awaitable[str | _Findings]]) -> CheckResult:
     started = time.perf_counter()
     try:
-        detail = await check()
-    except _Warned as warned:
-        elapsed = time.perf_counter() - started
-        return CheckResult(name, "warn", warned.detail, elapsed, warned.warnings)
+        result = await check()
     except Exception as error:
         elapsed = time.perf_counter() - started
         return CheckResult(name, "fail", f"{type(error).__name__}: {error}", elapsed)
-    return CheckResult(name, "ok", detail, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if isinstance(result, str):
+        return CheckResult(name, "ok", result, elapsed)
+    status = "warn" if result.warnings else "ok"
+    return CheckResult(name, status, result.detail, elapsed, result.warnings)
 
 
 # --------------------------------------------------------------------------- durability
@@ -208,7 +208,7 @@ _COMMITLOG_SYNC = "SELECT value FROM system_views.settings WHERE name = 'commitl
 _REPLICATION = "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?"
 
 
-async def _durability(config: CassandraConfig) -> str:
+async def _durability(config: CassandraConfig) -> _Findings:
     # Its own short-lived session: the stores' session is private to the backend, and the
     # doctor must not depend on what a store exposes.
     from persistence_cassandra.backends.cassandra.session import CassandraSession
@@ -246,10 +246,9 @@ async def _durability(config: CassandraConfig) -> str:
         f"consistency {pair.consistency}/{pair.serial_consistency}",
         *notes,
     ]
-    detail = "; ".join(parts)
     if warnings:
-        raise _Warned(f"{detail}; {len(warnings)} warning(s) below", warnings)
-    return detail
+        parts.append(f"{len(warnings)} warning(s) below")
+    return _Findings("; ".join(parts), tuple(warnings))
 
 
 async def _server_version(persistence: Persistence) -> str:
@@ -346,7 +345,7 @@ async def run_doctor(
     opened: Persistence = persistence
     try:
         doctor_id = str(uuid.uuid4())
-        checks: list[Callable[[], Awaitable[str]]] = [
+        checks: list[Callable[[], Awaitable[str | _Findings]]] = [
             lambda: _server_version(opened),
             lambda: _schema_version(opened),
             lambda: _notification_version(opened),
