@@ -132,3 +132,42 @@ def test_command_rejects_bad_group_input(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["workload", "--check-only"])
     assert result.exit_code == 2
     assert "need --group NAME" in result.stderr
+
+
+@pytest.fixture
+async def cluster_config():
+    """A fresh RF 3 keyspace on the local 3-node cluster, all nodes up."""
+    import asyncio
+
+    from persistence_cassandra.testing.local_cluster import cassandra_cluster
+    from persistence_cassandra.testing.servers import ServerUnavailable
+    from persistence_cassandra.testing.targets import (
+        cluster_datastore_document,
+        cluster_keyspace_name,
+    )
+
+    try:
+        cluster = await asyncio.to_thread(cassandra_cluster)
+    except ServerUnavailable as exc:
+        pytest.fail(f"the local 3-node Cassandra cluster is needed: {exc}")
+    await asyncio.to_thread(cluster.restore)
+    async with cluster_keyspace_name(cluster) as keyspace:
+        document = cluster_datastore_document(cluster, keyspace)
+        yield parse_config({"persistence": {"defaultStore": "c", "datastores": {"c": document}}})
+
+
+@pytest.mark.cluster
+async def test_cluster_one_of_three_killed(cluster_config):
+    """Three server processes over the RF 3 cluster (LOCAL_QUORUM / LOCAL_SERIAL); one is
+    SIGKILLed mid-run and the other two take its shards."""
+    import asyncio
+
+    report = await asyncio.to_thread(
+        run_member_group,
+        cluster_config,
+        processes=3,
+        options=OPTIONS,
+        kill=KillPlan(after_workflows=4),
+    )
+    _assert_taken_over(report)
+    print(f"\ntakeovers on the cluster (death -> range bump): {report.takeover_seconds()}")

@@ -202,7 +202,10 @@ class CassandraRequests:
         done: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
 
         def settle(result: Any, failed: bool) -> None:
-            if done.cancelled():
+            # done() and not just cancelled(): the driver can call back twice for one request
+            # (seen on a loaded cluster: an errback for a heartbeat-defunct connection, then
+            # the request's own timeout).
+            if done.done():
                 return
             if failed:
                 done.set_exception(result)
