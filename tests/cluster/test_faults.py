@@ -18,7 +18,8 @@ from persistence_cassandra.config import parse_config
 from persistence_cassandra.factory import open_persistence
 from persistence_cassandra.stores import StoreBundle
 from persistence_cassandra.testing.fault_schedule import FaultSchedule
-from persistence_cassandra.testing.history import Outcome, run_history_check
+from persistence_cassandra.testing.history import Outcome, ViolationKind, run_history_check
+from persistence_cassandra.testing.history.planted import unfenced_update_shard
 from persistence_cassandra.testing.local_cluster import LocalCluster
 from persistence_cassandra.testing.targets import (
     CLUSTER_CLIENT_TIMEOUT,
@@ -51,6 +52,19 @@ async def test_history_under_kills_pauses_and_partitions(
     )
     print(f"unknown outcomes by error: {dict(unknown)}")
     assert set(unknown) <= {"Timeout", "Unavailable"}, unknown
+
+
+async def test_a_planted_fence_bug_fails_the_check_under_faults(
+    cluster: LocalCluster, cluster_stores: StoreBundle
+) -> None:
+    """The same run, faults included, over a shard store whose range-id fence is removed:
+    the checker must fail it, so a passing run above means something."""
+    faults = FaultSchedule(cluster, rounds=1, kinds=("partition",), seed=3)
+    report = await run_history_check(
+        unfenced_update_shard(cluster_stores), operations=600, seed=4, during=faults.run
+    )
+    print("\n" + report.summary())
+    assert ViolationKind.RANGE_GRANTED_TWICE in {v.kind for v in report.violations}
 
 
 async def test_workload_passes_its_integrity_check_under_faults(cluster: LocalCluster) -> None:
