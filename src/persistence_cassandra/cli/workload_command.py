@@ -28,6 +28,7 @@ from persistence_cassandra.workload.engine import resolve_settings
 from persistence_cassandra.workload.group import run_member
 from persistence_cassandra.workload.group_check import GroupReport, check_group, describe_members
 from persistence_cassandra.workload.processes import run_member_group
+from persistence_cassandra.workload.report import IntegrityReport
 
 __all__ = ["print_group_report", "print_report", "workload_command"]
 
@@ -156,6 +157,11 @@ def print_report(report: WorkloadReport, console: Console) -> None:
         f"{integrity.branches_read} branches, {integrity.current_pointers} current pointers, "
         f"{integrity.task_ranges_scanned} task ranges read back in {integrity.seconds:.1f} s"
     )
+    print_integrity(integrity, summary, console)
+
+
+def print_integrity(integrity: IntegrityReport, summary: str, console: Console) -> None:
+    """The verdict line, then one line per violation."""
     if integrity.ok:
         console.print(f"[bold green]INTEGRITY CHECK PASSED[/]: {summary}")
         return
@@ -417,11 +423,4 @@ def print_group_report(report: GroupReport, console: Console) -> None:
         f"{integrity.current_pointers} current pointers, {integrity.task_ranges_scanned} task "
         f"ranges read back in {integrity.seconds:.1f} s"
     )
-    if integrity.ok:
-        console.print(f"[bold green]INTEGRITY CHECK PASSED[/]: {summary}")
-        return
-    console.print(
-        f"[bold red]INTEGRITY CHECK FAILED[/]: {len(integrity.violations)} violation(s) ({summary})"
-    )
-    for violation in integrity.violations:
-        console.print(f"  [red]-[/] {violation}", highlight=False)
+    print_integrity(integrity, summary, console)

@@ -133,18 +133,7 @@ class GroupReport:
             else {"member": self.kill.member, "mode": self.kill.mode, "at": self.kill.at},
             "takeover_seconds": [round(s, 3) for s in self.takeover_seconds()],
             "stale_matching_tasks": self.stale_matching_tasks,
-            "integrity": {
-                "ok": self.integrity.ok,
-                "runs_checked": self.integrity.runs_checked,
-                "events_read": self.integrity.events_read,
-                "branches_read": self.integrity.branches_read,
-                "current_pointers": self.integrity.current_pointers,
-                "task_ranges_scanned": self.integrity.task_ranges_scanned,
-                "seconds": round(self.integrity.seconds, 3),
-                "violations": [
-                    {"where": v.where, "problem": v.problem} for v in self.integrity.violations
-                ],
-            },
+            "integrity": self.integrity.to_json(),
         }
 
 

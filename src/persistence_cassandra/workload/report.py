@@ -138,6 +138,18 @@ class IntegrityReport:
     def ok(self) -> bool:
         return not self.violations
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "runs_checked": self.runs_checked,
+            "events_read": self.events_read,
+            "branches_read": self.branches_read,
+            "current_pointers": self.current_pointers,
+            "task_ranges_scanned": self.task_ranges_scanned,
+            "seconds": round(self.seconds, 3),
+            "violations": [{"where": v.where, "problem": v.problem} for v in self.violations],
+        }
+
 
 @dataclass(slots=True)
 class WorkloadReport:
@@ -200,18 +212,7 @@ class WorkloadReport:
                 }
                 for op in self.operations
             ],
-            "integrity": {
-                "ok": self.integrity.ok,
-                "runs_checked": self.integrity.runs_checked,
-                "events_read": self.integrity.events_read,
-                "branches_read": self.integrity.branches_read,
-                "current_pointers": self.integrity.current_pointers,
-                "task_ranges_scanned": self.integrity.task_ranges_scanned,
-                "seconds": round(self.integrity.seconds, 3),
-                "violations": [
-                    {"where": v.where, "problem": v.problem} for v in self.integrity.violations
-                ],
-            },
+            "integrity": self.integrity.to_json(),
         }
 
 
