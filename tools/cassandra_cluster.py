@@ -566,16 +566,7 @@ def _print_state(state: ClusterState) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except CassandraLocalError as exc:
-        if exc.details:
-            print(exc.details, file=sys.stderr)
-        print(f"[cassandra-cluster] error: {exc.message}", file=sys.stderr, flush=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("[cassandra-cluster] interrupted", file=sys.stderr)
-        return 130
+    return node_tool.run_command(lambda: _run(args), "[cassandra-cluster]")
 
 
 if __name__ == "__main__":

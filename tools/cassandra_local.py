@@ -1685,18 +1685,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cassandra_cluster.main(words[1:])
     args = _build_parser().parse_args(words)
+    return run_command(lambda: _run(args), _PREFIX)
+
+
+def run_command(run: Callable[[], int], prefix: str) -> int:
+    """Run a command's body: its errors as one line (details first), Ctrl-C as exit 130."""
     # Treat SIGTERM/SIGHUP like Ctrl-C so an interrupted `start` kills the half-started node.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
     try:
-        return _run(args)
+        return run()
     except CassandraLocalError as exc:
         if exc.details:
             print(exc.details, file=sys.stderr)
-        print(f"{_PREFIX} error: {exc.message}", file=sys.stderr, flush=True)
+        print(f"{prefix} error: {exc.message}", file=sys.stderr, flush=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{_PREFIX} interrupted", file=sys.stderr)
+        print(f"{prefix} interrupted", file=sys.stderr)
         return 130
 
 
