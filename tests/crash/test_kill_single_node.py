@@ -199,12 +199,20 @@ async def workload(crash_node) -> AsyncIterator[tuple[Workload, StoreBundle]]:
 
 async def test_no_acknowledged_write_is_lost_over_kills(crash_node, workload, capsys):
     work, driver_default = workload
-    lines = [
+
+    def report(line: str) -> None:
+        # Shown as each round ends, so that a failing round still shows the ones before it.
+        with capsys.disabled():
+            print(line, flush=True)
+
+    for line in [
+        "",
         f"crash node 127.0.0.1:{crash_node.port},"
         f" commitlog_sync {crash_node.settings.yaml.commitlog_sync}",
         f"{'round':>5} {'acked':>6} {'unknown':>7} {'restart':>8} {'ours: after CQL':>16}"
         f" {'after cmd':>10} {'driver default: after CQL':>26} {'after cmd':>10}",
-    ]
+    ]:
+        report(line)
     recoveries: list[float] = []
     for round_number in range(1, ROUNDS + 1):
         acked_before = work.ledger.acked_count
@@ -243,9 +251,8 @@ async def test_no_acknowledged_write_is_lost_over_kills(crash_node, workload, ca
             await asyncio.gather(*writers)
             for probe in probes:
                 probe.cancel()
-        await work.verify()
         recoveries.append(ours - cql_at)
-        lines.append(
+        report(
             f"{round_number:>5} {work.ledger.acked_count - acked_before:>6}"
             f" {work.ledger.outcomes['unknown'] - unknown_before:>7}"
             f" {cql_at - restart_at:>7.1f}s {ours - cql_at:>15.2f}s {ours - restart_at:>9.2f}s"
@@ -256,10 +263,12 @@ async def test_no_acknowledged_write_is_lost_over_kills(crash_node, workload, ca
             )
         )
         assert killed_at <= restart_at
-    lines.append(
+        try:
+            await work.verify()
+        except AssertionError as lost:
+            raise AssertionError(f"after kill {round_number}: {lost}") from None
+    report(
         f"{ROUNDS} kills; {work.ledger.acked_count} writes acknowledged, all found after the"
         f" restarts; outcomes {dict(work.ledger.outcomes)}"
     )
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
     assert max(recoveries) < RECOVERY_BOUND_SECONDS, recoveries
