@@ -4,12 +4,14 @@ What a failure means depends on whether the request could have changed data:
 
 * A **write** whose request reached a coordinator and then failed without a definite answer
   (a server write timeout, the protocol v5 ``CAS_WRITE_UNKNOWN`` error 0x1700, a client-side
-  timeout, a connection lost with the request in flight, a partial write failure) has an
-  unknown outcome: ``Timeout(may_have_committed=True)``. Reporting it as a clean failure would
-  let a caller retry a conditional write that then fails against its own first attempt.
+  timeout, a connection lost with the request in flight, a partial write failure, too few
+  replicas alive at the *commit* level of a lightweight transaction, after its proposal was
+  accepted) has an unknown outcome: ``Timeout(may_have_committed=True)``. Reporting it as a
+  clean failure would let a caller retry a conditional write that then fails against its own
+  first attempt.
 * A **read** that timed out is ``Timeout(may_have_committed=False)``.
-* The coordinator refused the request before doing anything (not enough replicas alive,
-  overloaded, bootstrapping) or no host could be asked: ``Unavailable``, which the retry
+* The coordinator refused the request before doing anything (not enough replicas alive at
+  the serial level or for a read, overloaded, bootstrapping) or no host could be asked: ``Unavailable``, which the retry
   middleware may safely repeat because nothing was applied.
 * The request itself is wrong (syntax, invalid, unauthorized, bad credentials):
   ``InvalidRequest``.
