@@ -11,8 +11,8 @@ What a failure means depends on whether the request could have changed data:
   first attempt.
 * A **read** that timed out is ``Timeout(may_have_committed=False)``.
 * The coordinator refused the request before doing anything (not enough replicas alive at
-  the serial level or for a read, overloaded, bootstrapping) or no host could be asked: ``Unavailable``, which the retry
-  middleware may safely repeat because nothing was applied.
+  the serial level or for a read, overloaded, bootstrapping) or no host could be asked:
+  ``Unavailable``, which the retry middleware may safely repeat because nothing was applied.
 * The request itself is wrong (syntax, invalid, unauthorized, bad credentials):
   ``InvalidRequest``.
 
