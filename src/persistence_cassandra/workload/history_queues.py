@@ -31,6 +31,7 @@ from persistence_cassandra.records import (
 )
 from persistence_cassandra.workload.report import Counters, ViolationLog
 from persistence_cassandra.workload.shards import ShardOwner
+from persistence_cassandra.workload.writes import retry_idempotent
 
 __all__ = ["PAGE_SIZE", "TimerQueue", "TransferQueue"]
 
@@ -85,15 +86,14 @@ class TransferQueue:
         shard_id = self._shard.shard_id
         while True:
             # Re-read from the ack level each time: what was processed is already deleted.
-            page = await execution.get_history_tasks(
-                GetHistoryTasksRequest(
-                    shard_id,
-                    TaskCategory.TRANSFER,
-                    TaskKey.immediate(self.ack_level + 1),
-                    TaskKey.immediate(level + 1),
-                    PAGE_SIZE,
-                )
+            request = GetHistoryTasksRequest(
+                shard_id,
+                TaskCategory.TRANSFER,
+                TaskKey.immediate(self.ack_level + 1),
+                TaskKey.immediate(level + 1),
+                PAGE_SIZE,
             )
+            page = await retry_idempotent(execution.get_history_tasks, request)
             previous = self.ack_level
             for task in page.items:
                 if not previous < task.key.task_id <= level:
@@ -113,11 +113,9 @@ class TransferQueue:
                     )
             self._counters.transfer_tasks += len(page.items)
             if page.items:
-                await execution.range_complete_history_tasks(
-                    shard_id,
-                    TaskCategory.TRANSFER,
-                    TaskKey.immediate(self.ack_level + 1),
-                    TaskKey.immediate(previous + 1),
+                done = (TaskKey.immediate(self.ack_level + 1), TaskKey.immediate(previous + 1))
+                await retry_idempotent(
+                    execution.range_complete_history_tasks, shard_id, TaskCategory.TRANSFER, *done
                 )
                 self.ack_level = previous
             if len(page.items) < PAGE_SIZE and not page.next_page_token:
@@ -238,11 +236,10 @@ class TimerQueue:
         upper = TaskKey(now + timedelta(milliseconds=1), 0)
         begin, end = self._shard.id_bounds
         while True:
-            page = await execution.get_history_tasks(
-                GetHistoryTasksRequest(
-                    self._shard.shard_id, TaskCategory.TIMER, self._ack, upper, PAGE_SIZE
-                )
+            request = GetHistoryTasksRequest(
+                self._shard.shard_id, TaskCategory.TIMER, self._ack, upper, PAGE_SIZE
             )
+            page = await retry_idempotent(execution.get_history_tasks, request)
             last = self._ack
             for task in page.items:
                 key = task.key
@@ -269,12 +266,19 @@ class TimerQueue:
                 if self._own_tasks_only:
                     for task in page.items:
                         if begin <= task.key.task_id < end:
-                            await execution.complete_history_task(
-                                self._shard.shard_id, TaskCategory.TIMER, task.key
+                            await retry_idempotent(
+                                execution.complete_history_task,
+                                self._shard.shard_id,
+                                TaskCategory.TIMER,
+                                task.key,
                             )
                 else:
-                    await execution.range_complete_history_tasks(
-                        self._shard.shard_id, TaskCategory.TIMER, self._ack, after_last
+                    await retry_idempotent(
+                        execution.range_complete_history_tasks,
+                        self._shard.shard_id,
+                        TaskCategory.TIMER,
+                        self._ack,
+                        after_last,
                     )
                 self._ack = after_last
             if len(page.items) < PAGE_SIZE and not page.next_page_token:

@@ -18,6 +18,7 @@ create by its request id the same way); seen on the 3-node cluster under node ki
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
 from persistence_cassandra.errors import (
     CurrentWorkflowConditionFailed,
@@ -42,6 +43,9 @@ __all__ = [
     "retry_idempotent",
     "write_applied",
 ]
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 WRITE_ATTEMPTS = 5
 """Attempts of a write whose outcome was unknown."""
@@ -118,12 +122,14 @@ async def write_applied(persistence: Persistence, request: ExecutionRequest) -> 
     )
 
 
-async def retry_idempotent(call: Callable[[], Awaitable[object]]) -> None:
-    """For idempotent writes only: send again after a timeout."""
+async def retry_idempotent(call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """For reads and idempotent writes only (upserts by key, range deletes): send again after
+    a timeout. A coordinator that dies, pauses or is cut off with the request in flight times
+    it out; the next attempt goes to another one."""
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
-            await call()
-            return
+            return await call(*args, **kwargs)
         except Timeout:
             if attempt == WRITE_ATTEMPTS:
                 raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
