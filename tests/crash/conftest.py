@@ -1,10 +1,10 @@
 """A private single Cassandra node for the crash tests, started once per test session.
 
 The shared node of the other suites runs with ``commitlog_sync: periodic`` and must never be
-killed; this one listens on its own port (9142), keeps its data under a temporary directory,
-runs ``commitlog_sync: group`` (the commit log is fsynced before a write is acknowledged, so a
-SIGKILL loses nothing acknowledged) and is stopped and removed at the end of the session. If it
-cannot be started the tests fail; they never skip.
+killed; this one listens on its own port (9242; the Astra stand has 9142), keeps its data
+under a temporary directory, runs ``commitlog_sync: group`` (the commit log is fsynced before a
+write is acknowledged, so a SIGKILL loses nothing acknowledged) and is stopped and removed at
+the end of the session. If it cannot be started the tests fail; they never skip.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 
 from persistence_cassandra.config import DatastoreConfig
 
-CRASH_PORT = 9142
+CRASH_PORT = 9242
 CRASH_HEAP = "512M"
 CRASH_COMMITLOG_SYNC = "group"
 CRASH_KEYSPACE = "pc_crash"
