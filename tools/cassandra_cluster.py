@@ -332,18 +332,21 @@ def ensure_cluster(cluster: ClusterSettings) -> str:
 def stop_cluster(cluster: ClusterSettings, *, force: bool = False) -> None:
     """Stop every node (paused ones are resumed first so they can shut down) and heal."""
     heal()
-    for node in cluster.node_numbers:
-        settings = node_settings(cluster, node)
+    nodes = [node_settings(cluster, node) for node in cluster.node_numbers]
+    pids: list[int] = []
+    for settings in nodes:
         pid = _daemon_pid(settings)
-        if pid is not None and _process_state(pid) == "T":
-            os.kill(pid, signal.SIGCONT)
-    with ThreadPoolExecutor(max_workers=cluster.nodes) as pool:
-        list(
-            pool.map(
-                lambda n: node_tool.stop_node(node_settings(cluster, n), force=force),
-                cluster.node_numbers,
-            )
-        )
+        if pid is not None:
+            if _process_state(pid) == "T":
+                os.kill(pid, signal.SIGCONT)
+            pids.append(pid)
+    # One signal to every node, then one wait for all: no threads, since this also runs from
+    # an atexit hook, when the interpreter no longer starts any.
+    stop_timeout = nodes[0].stop_timeout
+    node_tool._terminate(pids, stop_timeout, force, node_tool._Out(quiet=True))
+    for settings in nodes:
+        with contextlib.suppress(OSError):
+            settings.pid_file.unlink()
 
 
 # --------------------------------------------------------------------------------------

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib.util
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from persistence_cassandra.testing.servers import ServerUnavailable, repo_root
+from persistence_cassandra.testing.servers import ServerUnavailable, load_tool
 
 __all__ = ["CLUSTER_DATACENTER", "LocalCluster", "NodeView", "cassandra_cluster"]
 
@@ -39,23 +37,7 @@ PROBE_KEYSPACE = "pc_cluster_probe"
 
 
 def _cluster_tool() -> ModuleType:
-    root = repo_root()
-    if root is None:
-        raise ServerUnavailable(
-            "no local cluster: tools/cassandra_cluster.py exists only in a checkout of "
-            "persistence-cassandra"
-        )
-    path = root / "tools" / "cassandra_cluster.py"
-    name = "persistence_cassandra_cluster_tool"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ServerUnavailable(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("cassandra_cluster", "local Cassandra cluster")
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ __all__ = [
     "ServerUnavailable",
     "cassandra_endpoint",
     "docker_engine_available",
+    "load_tool",
     "postgres_dsn",
     "repo_root",
     "stop_started_servers",
@@ -84,21 +85,30 @@ def repo_root() -> Path | None:
     return None
 
 
-def _cassandra_tool() -> ModuleType:
+def load_tool(name: str, what: str) -> ModuleType:
+    """``tools/<name>.py`` of the checkout, loaded once per process; ``what`` names what it
+    starts, for the error when this package does not run from a checkout."""
+    module_name = f"persistence_cassandra_tool_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
     root = repo_root()
     if root is None:
         raise ServerUnavailable(
-            "no Cassandra endpoint: set PC_CASSANDRA_HOSTS=host:port (tools/cassandra_local.py, "
-            "which starts a local node, exists only in a checkout of persistence-cassandra)"
+            f"no {what}: tools/{name}.py, which starts one, exists only in a checkout of "
+            "persistence-cassandra"
         )
-    path = root / "tools" / "cassandra_local.py"
-    spec = importlib.util.spec_from_file_location("persistence_cassandra_local_tool", path)
+    path = root / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ServerUnavailable(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _cassandra_tool() -> ModuleType:
+    return load_tool("cassandra_local", "local Cassandra node (or set PC_CASSANDRA_HOSTS)")
 
 
 _cassandra_cached: str | None = None
