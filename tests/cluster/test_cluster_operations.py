@@ -11,9 +11,8 @@ from click.testing import CliRunner
 
 from persistence_cassandra.cli.doctor import run_doctor
 from persistence_cassandra.cli.main import cli
-from persistence_cassandra.config import parse_config
 from persistence_cassandra.testing.local_cluster import LocalCluster
-from persistence_cassandra.testing.targets import cluster_datastore_document
+from persistence_cassandra.testing.targets import cluster_persistence_config
 
 
 def _schema(cluster: LocalCluster, keyspace: str, *args: str) -> tuple[int, str]:
@@ -41,14 +40,7 @@ async def test_rf3_keyspace_schema_and_doctor(cluster: LocalCluster) -> None:
         ):
             code, output = await asyncio.to_thread(_schema, cluster, keyspace, *command)
             assert code == 0, output
-        config = parse_config(
-            {
-                "persistence": {
-                    "defaultStore": "cluster",
-                    "datastores": {"cluster": cluster_datastore_document(cluster, keyspace)},
-                }
-            }
-        )
+        config = cluster_persistence_config(cluster, keyspace)
         report = await run_doctor(config)
         assert report.ok, report.failures
         durability = next(check for check in report.checks if check.name == "durability")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from persistence_cassandra.config import parse_config
 from persistence_cassandra.factory import open_persistence
 from persistence_cassandra.stores import StoreBundle
 from persistence_cassandra.testing.fault_schedule import FaultSchedule
@@ -23,8 +22,8 @@ from persistence_cassandra.testing.history.planted import unfenced_update_shard
 from persistence_cassandra.testing.local_cluster import LocalCluster
 from persistence_cassandra.testing.targets import (
     CLUSTER_CLIENT_TIMEOUT,
-    cluster_datastore_document,
     cluster_keyspace_name,
+    cluster_persistence_config,
 )
 from persistence_cassandra.workload import WorkloadOptions, run_workload
 
@@ -69,16 +68,7 @@ async def test_a_planted_fence_bug_fails_the_check_under_faults(
 
 async def test_workload_passes_its_integrity_check_under_faults(cluster: LocalCluster) -> None:
     async with cluster_keyspace_name(cluster) as keyspace:
-        document = cluster_datastore_document(cluster, keyspace, timeout=CLUSTER_CLIENT_TIMEOUT)
-        config = parse_config(
-            {
-                "persistence": {
-                    "defaultStore": "cluster",
-                    "numHistoryShards": 4,
-                    "datastores": {"cluster": document},
-                }
-            }
-        )
+        config = cluster_persistence_config(cluster, keyspace, timeout=CLUSTER_CLIENT_TIMEOUT)
         faults = FaultSchedule(cluster, rounds=3, seed=11)
         fault_task = asyncio.create_task(faults.run())
         runs = 0

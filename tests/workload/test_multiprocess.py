@@ -142,8 +142,8 @@ async def cluster_config():
     from persistence_cassandra.testing.local_cluster import cassandra_cluster
     from persistence_cassandra.testing.servers import ServerUnavailable
     from persistence_cassandra.testing.targets import (
-        cluster_datastore_document,
         cluster_keyspace_name,
+        cluster_persistence_config,
     )
 
     try:
@@ -152,8 +152,7 @@ async def cluster_config():
         pytest.fail(f"the local 3-node Cassandra cluster is needed: {exc}")
     await asyncio.to_thread(cluster.restore)
     async with cluster_keyspace_name(cluster) as keyspace:
-        document = cluster_datastore_document(cluster, keyspace)
-        yield parse_config({"persistence": {"defaultStore": "c", "datastores": {"c": document}}})
+        yield cluster_persistence_config(cluster, keyspace)
 
 
 @pytest.mark.cluster

@@ -9,7 +9,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -29,6 +29,8 @@ from persistence_cassandra.workload.group import run_member
 from persistence_cassandra.workload.group_check import GroupReport, check_group, describe_members
 from persistence_cassandra.workload.processes import run_member_group
 from persistence_cassandra.workload.report import IntegrityReport
+
+R = TypeVar("R", WorkloadReport, GroupReport)
 
 __all__ = ["print_group_report", "print_report", "workload_command"]
 
@@ -158,6 +160,17 @@ def print_report(report: WorkloadReport, console: Console) -> None:
         f"{integrity.task_ranges_scanned} task ranges read back in {integrity.seconds:.1f} s"
     )
     print_integrity(integrity, summary, console)
+
+
+def _finish(report: R, as_json: bool, printer: Callable[[R, Console], None]) -> None:
+    """The report as JSON or tables; a failed integrity check exits non-zero."""
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        printer(report, _report_console())
+    if not report.ok:
+        count = len(report.integrity.violations)
+        raise click.ClickException(f"workload: integrity check failed with {count} violation(s)")
 
 
 def print_integrity(integrity: IntegrityReport, summary: str, console: Console) -> None:
@@ -298,13 +311,7 @@ def workload_command(
     stderr = Console(stderr=True)
     view = _ProgressView(stderr, workflows, quiet=False)
     report = run_async(_open_and_run(context, options, create_schema, view))
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        print_report(report, _report_console())
-    if not report.ok:
-        count = len(report.integrity.violations)
-        raise click.ClickException(f"workload: integrity check failed with {count} violation(s)")
+    _finish(report, as_json, print_report)
 
 
 def _group_modes(
@@ -358,13 +365,7 @@ def _group_modes(
     else:
         assert group is not None
         report = run_async(_check_only(context, group))
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        print_group_report(report, _report_console())
-    if not report.ok:
-        count = len(report.integrity.violations)
-        raise click.ClickException(f"workload: integrity check failed with {count} violation(s)")
+    _finish(report, as_json, print_group_report)
 
 
 async def _run_one_member(

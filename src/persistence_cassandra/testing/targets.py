@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, LiteralString
 
-from persistence_cassandra.config import DatastoreConfig
+from persistence_cassandra.config import DatastoreConfig, PersistenceConfig
 from persistence_cassandra.factory import OpenOptions, open_store_bundle
 from persistence_cassandra.stores import StoreBundle
 
@@ -50,6 +50,7 @@ __all__ = [
     "cluster_datastore_document",
     "cluster_keyspace",
     "cluster_keyspace_name",
+    "cluster_persistence_config",
     "get_target",
     "open_datastore",
     "register_target",
@@ -310,6 +311,16 @@ def cluster_datastore_document(
     }
 
 
+def cluster_persistence_config(
+    cluster: LocalCluster, keyspace: str, **overrides: Any
+) -> PersistenceConfig:
+    """A ``persistence:`` block whose default store is :func:`cluster_datastore_document`."""
+    datastore = cluster_datastore_document(cluster, keyspace, **overrides)
+    return PersistenceConfig.model_validate(
+        {"defaultStore": "cluster", "datastores": {"cluster": datastore}}
+    )
+
+
 def cluster_datastore_config(
     cluster: LocalCluster, keyspace: str, **overrides: Any
 ) -> DatastoreConfig:
@@ -319,14 +330,11 @@ def cluster_datastore_config(
 
 
 @asynccontextmanager
-async def cluster_keyspace_name(cluster: LocalCluster) -> AsyncIterator[str]:
-    """A fresh RF 3 keyspace on the local cluster with the bundled schema, dropped after."""
+async def _replicated_keyspace(cluster: LocalCluster) -> AsyncIterator[str]:
+    """A fresh RF 3 keyspace (no tables yet) on the local cluster, dropped after."""
     keyspace = _unique_name("pc_cluster")
-    config = cluster_datastore_config(cluster, keyspace)
-    await _create_replicated_keyspace(config, cluster.nodes)
+    await _create_replicated_keyspace(cluster_datastore_config(cluster, keyspace), cluster.nodes)
     try:
-        async with open_datastore(config):
-            pass  # creates the schema
         yield keyspace
     finally:
         try:
@@ -336,10 +344,19 @@ async def cluster_keyspace_name(cluster: LocalCluster) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
+async def cluster_keyspace_name(cluster: LocalCluster) -> AsyncIterator[str]:
+    """A fresh RF 3 keyspace on the local cluster with the bundled schema, dropped after."""
+    async with _replicated_keyspace(cluster) as keyspace:
+        async with open_datastore(cluster_datastore_config(cluster, keyspace)):
+            pass  # creates the schema
+        yield keyspace
+
+
+@asynccontextmanager
 async def cluster_keyspace(cluster: LocalCluster, **overrides: Any) -> AsyncIterator[StoreBundle]:
-    """An open bundle on a fresh RF 3 keyspace (see :func:`cluster_keyspace_name`);
+    """An open bundle on a fresh RF 3 keyspace with the bundled schema, dropped after;
     ``overrides`` are more keys of the ``cassandra:`` block."""
-    async with cluster_keyspace_name(cluster) as keyspace:
+    async with _replicated_keyspace(cluster) as keyspace:
         config = cluster_datastore_config(cluster, keyspace, **overrides)
         async with open_datastore(config) as bundle:
             yield bundle

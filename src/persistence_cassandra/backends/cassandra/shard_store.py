@@ -22,6 +22,9 @@ INSERT_SHARD = (
     "task_id, range_id, shard_info, shard_info_encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "IF NOT EXISTS"
 )
+CREATE_ATTEMPTS = 3
+"""Sends of the shard's insert-if-absent when its outcome is unknown."""
+
 UPDATE_SHARD = (
     "UPDATE executions SET range_id = ?, shard_info = ?, shard_info_encoding = ? "
     f"WHERE {ROW_KEY_WHERE} IF range_id = ?"
@@ -55,9 +58,18 @@ class CassandraShardStore:
         if create is None:
             raise errors.NotFound(f"shard {shard_id} does not exist")
         range_id, info = create()
-        result = await self._session.write(
-            INSERT_SHARD, (*shard_row_key(shard_id), range_id, info.data, info.encoding)
-        )
+        values = (*shard_row_key(shard_id), range_id, info.data, info.encoding)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                result = await self._session.write(INSERT_SHARD, values)
+                break
+            except errors.Timeout:
+                # Insert-if-absent answers with the row that exists, whoever wrote it, so it is
+                # safe to send again after an unknown outcome (contending creators on a
+                # 3-node cluster meet CAS_WRITE_UNKNOWN): the resend's Paxos round completes
+                # an accepted earlier attempt first and then finds its row.
+                if attempt == CREATE_ATTEMPTS:
+                    raise
         if result.applied:
             return ShardRecord(shard_id, range_id, info)
         # Lost the insert race: the not-applied answer carries the winner's row.
