@@ -17,6 +17,7 @@ create by its request id the same way); seen on the 3-node cluster under node ki
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -49,6 +50,11 @@ P = ParamSpec("P")
 
 WRITE_ATTEMPTS = 5
 """Attempts of a write whose outcome was unknown."""
+IDEMPOTENT_ATTEMPTS = 8
+IDEMPOTENT_FIRST_DELAY = 0.1
+IDEMPOTENT_MAX_DELAY = 2.0
+"""Seconds between re-sends of an idempotent call: 0.1 s doubling to 2 s, about 9 s in all,
+which outlasts a node's pause or partition until its peers and clients route around it."""
 
 ExecutionRequest = (
     CreateWorkflowExecutionRequest
@@ -126,10 +132,15 @@ async def retry_idempotent(call: Callable[P, Awaitable[T]], *args: P.args, **kwa
     """For reads and idempotent writes only (upserts by key, range deletes): send again after
     a timeout. A coordinator that dies, pauses or is cut off with the request in flight times
     it out; the next attempt goes to another one."""
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
+    delay = IDEMPOTENT_FIRST_DELAY
+    for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
         try:
             return await call(*args, **kwargs)
         except Timeout:
-            if attempt == WRITE_ATTEMPTS:
+            if attempt == IDEMPOTENT_ATTEMPTS:
                 raise
+        # Back off: a paused or cut-off replica keeps timing writes out for a few seconds,
+        # and back-to-back resends all land in that window (seen in the cluster fault tests).
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, IDEMPOTENT_MAX_DELAY)
     raise AssertionError("unreachable: the last attempt returns or raises")
