@@ -21,11 +21,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from persistence_cassandra.errors import ShardOwnershipLost
+from persistence_cassandra.errors import ShardOwnershipLost, Timeout
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.workload.payloads import json_blob
 from persistence_cassandra.workload.report import Counters
+from persistence_cassandra.workload.writes import WRITE_ATTEMPTS, retry_idempotent
 
 __all__ = ["RANGE_SIZE_BITS", "ShardOwner", "decode_lease", "id_block"]
 
@@ -106,13 +107,34 @@ class ShardOwner:
 
     async def _take_range(self, previous_range_id: int) -> None:
         self.range_id = previous_range_id + 1
-        try:
-            await self._persistence.shard.update_shard(
-                self.shard_id, self.range_id, self._info(), previous_range_id
+        info = self._info()
+        uncertain = False
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await self._persistence.shard.update_shard(
+                    self.shard_id, self.range_id, info, previous_range_id
+                )
+                break
+            except Timeout:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                uncertain = True
+            except ShardOwnershipLost:
+                if not uncertain:
+                    self.mark_lost()
+                    raise
+            # The bump's outcome is unknown (or a resend met a moved range that may be our
+            # own first attempt, completed by Paxos): the stored lease says which.
+            stored = await retry_idempotent(
+                self._persistence.shard.get_or_create_shard, self.shard_id
             )
-        except ShardOwnershipLost:
-            self.mark_lost()
-            raise
+            if stored.range_id == self.range_id and stored.info == info:
+                break
+            if stored.range_id != previous_range_id:
+                self.mark_lost()
+                raise ShardOwnershipLost(
+                    self.shard_id, "taken by another owner", actual_range_id=stored.range_id
+                )
         self._next_id, self._block_end = id_block(self.range_id)
 
     def mark_lost(self) -> None:
