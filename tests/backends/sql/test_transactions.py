@@ -17,6 +17,8 @@ from sql_test_records import (
 
 from persistence_cassandra.errors import WorkflowConditionFailed
 from persistence_cassandra.records import (
+    CreateWorkflowExecutionRequest,
+    CreateWorkflowMode,
     DataBlob,
     HistoryTask,
     TaskCategory,
@@ -35,9 +37,14 @@ async def test_a_failed_late_insert_rolls_back_the_whole_update(
         shard = fresh_shard_id()
         await ensure_shard(bundle, shard)
         key = new_key()
-        existing = new_key()
+        existing = new_key(key.workflow_id)
         await create_run(bundle, shard, 1, key)
-        await create_run(bundle, shard, 1, existing)
+        # A second, non-current run of the same workflow (a new run must stay in its workflow).
+        await bundle.execution.create_workflow_execution(
+            CreateWorkflowExecutionRequest(
+                shard, 1, CreateWorkflowMode.BYPASS_CURRENT, snapshot(existing)
+            )
+        )
         task = HistoryTask(TaskCategory.TRANSFER, TaskKey.immediate(77), DataBlob(b"t"))
         # The mutation's statements run first; the new run then collides with an existing
         # run row, which fails the operation after those statements were executed.

@@ -14,7 +14,6 @@ makes the lower ones moot: a fenced-out owner must stop whatever the run looked 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,67 +25,14 @@ from persistence_cassandra.backends.cassandra.execution_rows import (
     ROW_SHARD,
     current_from_row,
 )
-from persistence_cassandra.records import CurrentExecution, ExecutionKey, WorkflowState
+from persistence_cassandra.execution_plan import PointerPlan, RunWrite
 
 __all__ = [
     "BatchExpectations",
-    "CurrentCondition",
-    "CurrentExpectation",
-    "RunExpectation",
     "conflict_error",
 ]
 
 Row = Mapping[str, Any]
-
-
-class CurrentCondition(enum.Enum):
-    ABSENT = "absent"
-    """No current pointer may exist (a brand-new workflow id)."""
-    POINTS_AT = "points_at"
-    """The pointer must name ``run_id`` (and, for id reuse, be COMPLETED at a version)."""
-    NOT_POINTS_AT = "not_points_at"
-    """The pointer, if any, must name another run (zombie writes)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentExpectation:
-    namespace_id: str
-    workflow_id: str
-    condition: CurrentCondition
-    run_id: str = ""
-    last_write_version: int | None = None
-    must_be_completed: bool = False
-
-    def failure(self, actual: CurrentExecution | None) -> str | None:
-        """Why ``actual`` breaks this expectation, or ``None`` if it holds."""
-        if self.condition is CurrentCondition.ABSENT:
-            return None if actual is None else f"current run {actual.run_id} already exists"
-        if self.condition is CurrentCondition.NOT_POINTS_AT:
-            if actual is not None and actual.run_id == self.run_id:
-                return f"run {self.run_id} is the current run"
-            return None
-        if actual is None:
-            return f"no current run (expected {self.run_id})"
-        if actual.run_id != self.run_id:
-            return f"current run is {actual.run_id} (expected {self.run_id})"
-        if (
-            self.last_write_version is not None
-            and actual.last_write_version != self.last_write_version
-        ):
-            return (
-                f"current run's last write version is {actual.last_write_version} "
-                f"(expected {self.last_write_version})"
-            )
-        if self.must_be_completed and actual.state is not WorkflowState.COMPLETED:
-            return f"current run is {actual.state.name}, not COMPLETED"
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RunExpectation:
-    key: ExecutionKey
-    db_record_version: int | None
-    """The stored version required; ``None`` means the run must not exist yet."""
 
 
 @dataclass(slots=True)
@@ -95,8 +41,8 @@ class BatchExpectations:
 
     shard_id: int
     range_id: int
-    current: CurrentExpectation | None = None
-    runs: list[RunExpectation] = field(default_factory=list)
+    current: PointerPlan | None = None
+    runs: list[RunWrite] = field(default_factory=list)
 
 
 def _find(
@@ -130,11 +76,11 @@ def _shard_failure(
 
 
 def _current_failure(
-    rows: Sequence[Row], expectation: CurrentExpectation
+    rows: Sequence[Row], expectation: PointerPlan
 ) -> errors.PersistenceError | None:
     row = _find(rows, ROW_CURRENT, expectation.namespace_id, expectation.workflow_id, "")
     actual = current_from_row(row) if row is not None and row.get("current_run_id") else None
-    reason = expectation.failure(actual)
+    reason = expectation.violation(actual)
     if reason is None:
         return None
     return errors.CurrentWorkflowConditionFailed(
@@ -142,13 +88,12 @@ def _current_failure(
     )
 
 
-def _run_failure(
-    rows: Sequence[Row], expectation: RunExpectation
-) -> errors.PersistenceError | None:
+def _run_failure(rows: Sequence[Row], expectation: RunWrite) -> errors.PersistenceError | None:
     key = expectation.key
     row = _find(rows, ROW_RUN, key.namespace_id, key.workflow_id, key.run_id)
     where = f"run {key.run_id} of workflow {key.workflow_id!r}"
-    if expectation.db_record_version is None:
+    expected_version = expectation.expected_db_record_version
+    if expected_version is None:
         if row is None:
             return None
         return errors.WorkflowConditionFailed(
@@ -159,10 +104,10 @@ def _run_failure(
     if row is None:
         return errors.ConditionFailed(f"{where} does not exist")
     actual = row.get("db_record_version")
-    if actual == expectation.db_record_version:
+    if actual == expected_version:
         return None
     return errors.WorkflowConditionFailed(
-        f"{where}: stored db_record_version={actual}, expected {expectation.db_record_version}",
+        f"{where}: stored db_record_version={actual}, expected {expected_version}",
         actual_db_record_version=actual if actual is not None else 0,
         next_event_id=row.get("next_event_id") or 0,
     )

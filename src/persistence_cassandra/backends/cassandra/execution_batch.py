@@ -4,8 +4,9 @@ Every execution write (create, update, conflict-resolve, set, add history tasks)
 logged batch on the shard's partition of ``executions``, so Cassandra checks all its conditions
 in one Paxos round and applies all or nothing:
 
-1. the current-pointer statement required by the mode (insert-if-absent, move-if-it-points-at,
-   or assert-it-does-not-point-at);
+1. the current-pointer statement required by the plan's pointer rule (insert-if-absent,
+   move-if-it-points-at, reuse-if-completed, or assert-it-does-not-point-at); the rules per mode
+   live in :mod:`persistence_cassandra.execution_plan`, shared with the SQL store;
 2. the run rows: a new run ``IF NOT EXISTS``, a changed run ``IF db_record_version = v - 1``,
    with collection element upserts/deletes in the same batch;
 3. history task inserts (unconditional: task ids are unique within the shard's lease);
@@ -30,12 +31,7 @@ from dataclasses import dataclass, field
 from cassandra.query import UNSET_VALUE
 
 from persistence_cassandra import errors
-from persistence_cassandra.backends.cassandra.conflicts import (
-    BatchExpectations,
-    CurrentCondition,
-    CurrentExpectation,
-    RunExpectation,
-)
+from persistence_cassandra.backends.cassandra.conflicts import BatchExpectations
 from persistence_cassandra.backends.cassandra.execution_rows import (
     ROW_KEY_WHERE,
     BlobTuple,
@@ -47,17 +43,23 @@ from persistence_cassandra.backends.cassandra.execution_rows import (
     shard_row_key,
 )
 from persistence_cassandra.backends.cassandra.session import StatementSpec
+from persistence_cassandra.execution_plan import (
+    ExecutionWritePlan,
+    InsertRun,
+    OverwriteRun,
+    PointerPlan,
+    PointerRule,
+    RunWrite,
+    plan_execution_write,
+)
 from persistence_cassandra.records import (
     ConflictResolveWorkflowExecutionRequest,
-    ConflictResolveWorkflowMode,
     CreateWorkflowExecutionRequest,
-    CreateWorkflowMode,
     CurrentExecution,
     DataBlob,
     HistoryTask,
     SetWorkflowExecutionRequest,
     UpdateWorkflowExecutionRequest,
-    UpdateWorkflowMode,
     WorkflowMutation,
     WorkflowSnapshot,
     WorkflowState,
@@ -68,6 +70,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "ExecutionBatch",
     "add_history_tasks_batch",
+    "batch_for_plan",
     "conflict_resolve_batch",
     "create_batch",
     "set_batch",
@@ -252,73 +255,51 @@ class ExecutionBatch:
 
     # ------------------------------------------------------------------ current pointer
 
-    def _expect_current(self, expectation: CurrentExpectation) -> None:
+    def add_pointer(self, pointer: PointerPlan) -> None:
+        """The plan's pointer rule as one conditional statement on the current row."""
         if self.expectations.current is not None:
             raise errors.InvalidRequest("one execution write may check one current pointer")
-        self.expectations.current = expectation
-
-    def insert_current(self, namespace_id: str, workflow_id: str, record: CurrentExecution) -> None:
-        self._expect_current(CurrentExpectation(namespace_id, workflow_id, CurrentCondition.ABSENT))
-        key = current_row_key(self.shard_id, namespace_id, workflow_id)
-        self._add(INSERT_CURRENT, (*key, *_current_values(record)))
-
-    def move_current(
-        self, namespace_id: str, workflow_id: str, expected_run_id: str, record: CurrentExecution
-    ) -> None:
-        self._expect_current(
-            CurrentExpectation(
-                namespace_id, workflow_id, CurrentCondition.POINTS_AT, expected_run_id
-            )
-        )
-        key = current_row_key(self.shard_id, namespace_id, workflow_id)
+        self.expectations.current = pointer
+        key = current_row_key(self.shard_id, pointer.namespace_id, pointer.workflow_id)
         echo = (_TEXT_NEVER, _INT_NEVER, _INT_NEVER, _BIGINT_NEVER, _BIGINT_NEVER)
-        self._add(MOVE_CURRENT, (*_current_values(record), *key, expected_run_id, *echo))
-
-    def reuse_current(
-        self,
-        namespace_id: str,
-        workflow_id: str,
-        previous_run_id: str,
-        previous_last_write_version: int,
-        record: CurrentExecution,
-    ) -> None:
-        self._expect_current(
-            CurrentExpectation(
-                namespace_id,
-                workflow_id,
-                CurrentCondition.POINTS_AT,
-                previous_run_id,
-                last_write_version=previous_last_write_version,
-                must_be_completed=True,
+        if pointer.rule is PointerRule.NOT_POINTS_AT:
+            self._add(ASSERT_NOT_CURRENT, (*key, pointer.run_id, *echo))
+            return
+        record = pointer.new_record
+        if record is None:
+            raise errors.InvalidRequest(f"pointer rule {pointer.rule.name} needs a new pointer")
+        if pointer.rule is PointerRule.ABSENT:
+            self._add(INSERT_CURRENT, (*key, *_current_values(record)))
+        elif pointer.rule is PointerRule.REUSABLE:
+            self._add(
+                REUSE_CURRENT,
+                (
+                    *_current_values(record),
+                    *key,
+                    pointer.run_id,
+                    pointer.last_write_version,
+                    int(WorkflowState.COMPLETED),
+                    _TEXT_NEVER,
+                    _INT_NEVER,
+                    _BIGINT_NEVER,
+                ),
             )
-        )
-        key = current_row_key(self.shard_id, namespace_id, workflow_id)
-        self._add(
-            REUSE_CURRENT,
-            (
-                *_current_values(record),
-                *key,
-                previous_run_id,
-                previous_last_write_version,
-                int(WorkflowState.COMPLETED),
-                _TEXT_NEVER,
-                _INT_NEVER,
-                _BIGINT_NEVER,
-            ),
-        )
-
-    def assert_not_current(self, namespace_id: str, workflow_id: str, run_id: str) -> None:
-        self._expect_current(
-            CurrentExpectation(namespace_id, workflow_id, CurrentCondition.NOT_POINTS_AT, run_id)
-        )
-        key = current_row_key(self.shard_id, namespace_id, workflow_id)
-        echo = (_TEXT_NEVER, _INT_NEVER, _INT_NEVER, _BIGINT_NEVER, _BIGINT_NEVER)
-        self._add(ASSERT_NOT_CURRENT, (*key, run_id, *echo))
+        else:
+            self._add(MOVE_CURRENT, (*_current_values(record), *key, pointer.run_id, *echo))
 
     # ------------------------------------------------------------------ runs
 
-    def insert_run(self, snapshot: WorkflowSnapshot) -> None:
-        self.expectations.runs.append(RunExpectation(snapshot.key, None))
+    def add_run(self, run: RunWrite) -> None:
+        """One run write of the plan, conditioned as the plan expects."""
+        self.expectations.runs.append(run)
+        if isinstance(run, InsertRun):
+            self._insert_run(run.snapshot)
+        elif isinstance(run, OverwriteRun):
+            self._overwrite_run(run.snapshot, run.expected_db_record_version)
+        else:
+            self._mutate_run(run.mutation, run.expected_db_record_version)
+
+    def _insert_run(self, snapshot: WorkflowSnapshot) -> None:
         checksum_data, checksum_encoding = blob_or_unset(snapshot.checksum)
         self._add(
             INSERT_RUN,
@@ -344,10 +325,8 @@ class ExecutionBatch:
         )
         self.insert_history_tasks(snapshot.tasks)
 
-    def overwrite_run(self, snapshot: WorkflowSnapshot) -> None:
+    def _overwrite_run(self, snapshot: WorkflowSnapshot, expected: int) -> None:
         """Replace an existing run whole (reset, set): collections are overwritten."""
-        expected = snapshot.db_record_version - 1
-        self.expectations.runs.append(RunExpectation(snapshot.key, expected))
         self._add(
             OVERWRITE_RUN,
             (
@@ -372,9 +351,7 @@ class ExecutionBatch:
         )
         self.insert_history_tasks(snapshot.tasks)
 
-    def mutate_run(self, mutation: WorkflowMutation) -> None:
-        expected = mutation.db_record_version - 1
-        self.expectations.runs.append(RunExpectation(mutation.key, expected))
+    def _mutate_run(self, mutation: WorkflowMutation, expected: int) -> None:
         key = run_row_key(self.shard_id, mutation.key)
         appended: list[BlobTuple] = []
         if mutation.new_buffered_events is not None and not mutation.clear_buffered_events:
@@ -450,65 +427,32 @@ class ExecutionBatch:
 # ---------------------------------------------------------------------- per request
 
 
-def create_batch(request: CreateWorkflowExecutionRequest) -> ExecutionBatch:
-    snapshot = request.new_snapshot
-    key = snapshot.key
-    batch = ExecutionBatch(request.shard_id, request.range_id)
-    if request.mode is CreateWorkflowMode.BRAND_NEW:
-        batch.insert_current(key.namespace_id, key.workflow_id, snapshot.current_record())
-    elif request.mode is CreateWorkflowMode.UPDATE_CURRENT:
-        batch.reuse_current(
-            key.namespace_id,
-            key.workflow_id,
-            request.previous_run_id,
-            request.previous_last_write_version,
-            snapshot.current_record(),
-        )
-    batch.insert_run(snapshot)
+def batch_for_plan(plan: ExecutionWritePlan) -> ExecutionBatch:
+    """The statements of a backend-neutral plan (:mod:`persistence_cassandra.execution_plan`):
+    its pointer rule as one conditional statement on the current row, each run write as a
+    conditional statement on its run row."""
+    batch = ExecutionBatch(plan.shard_id, plan.range_id)
+    if plan.pointer is not None:
+        batch.add_pointer(plan.pointer)
+    for run in plan.runs:
+        batch.add_run(run)
     return batch
+
+
+def create_batch(request: CreateWorkflowExecutionRequest) -> ExecutionBatch:
+    return batch_for_plan(plan_execution_write(request))
 
 
 def update_batch(request: UpdateWorkflowExecutionRequest) -> ExecutionBatch:
-    mutation = request.mutation
-    key = mutation.key
-    new = request.new_snapshot
-    batch = ExecutionBatch(request.shard_id, request.range_id)
-    if request.mode is UpdateWorkflowMode.UPDATE_CURRENT:
-        record = new.current_record() if new is not None else mutation.current_record()
-        batch.move_current(key.namespace_id, key.workflow_id, key.run_id, record)
-    elif request.mode is UpdateWorkflowMode.BYPASS_CURRENT:
-        batch.assert_not_current(key.namespace_id, key.workflow_id, key.run_id)
-    elif new is not None:
-        raise errors.InvalidRequest("IGNORE_CURRENT cannot create a new run")
-    batch.mutate_run(mutation)
-    if new is not None:
-        batch.insert_run(new)
-    return batch
+    return batch_for_plan(plan_execution_write(request))
 
 
 def conflict_resolve_batch(request: ConflictResolveWorkflowExecutionRequest) -> ExecutionBatch:
-    reset = request.reset_snapshot
-    key = reset.key
-    batch = ExecutionBatch(request.shard_id, request.range_id)
-    if request.mode is ConflictResolveWorkflowMode.UPDATE_CURRENT:
-        current = request.current_mutation
-        expected_run = current.key.run_id if current is not None else key.run_id
-        record = (request.new_snapshot or reset).current_record()
-        batch.move_current(key.namespace_id, key.workflow_id, expected_run, record)
-    else:
-        batch.assert_not_current(key.namespace_id, key.workflow_id, key.run_id)
-    batch.overwrite_run(reset)
-    if request.new_snapshot is not None:
-        batch.insert_run(request.new_snapshot)
-    if request.current_mutation is not None:
-        batch.mutate_run(request.current_mutation)
-    return batch
+    return batch_for_plan(plan_execution_write(request))
 
 
 def set_batch(request: SetWorkflowExecutionRequest) -> ExecutionBatch:
-    batch = ExecutionBatch(request.shard_id, request.range_id)
-    batch.overwrite_run(request.snapshot)
-    return batch
+    return batch_for_plan(plan_execution_write(request))
 
 
 def add_history_tasks_batch(

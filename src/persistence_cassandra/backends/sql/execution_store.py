@@ -22,12 +22,18 @@ from persistence_cassandra.backends.sql.execution_writes import (
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
 from persistence_cassandra.backends.sql.shard_store import expect_fence
 from persistence_cassandra.backends.sql.transaction import LockedReads, Row, TransactionRunner, Tx
-from persistence_cassandra.errors import NotFound
+from persistence_cassandra.errors import InvalidRequest, NotFound
+from persistence_cassandra.execution_plan import (
+    ExecutionWritePlan,
+    InsertRun,
+    OverwriteRun,
+    PointerPlan,
+    PointerRule,
+    plan_execution_write,
+)
 from persistence_cassandra.records import (
     ConflictResolveWorkflowExecutionRequest,
-    ConflictResolveWorkflowMode,
     CreateWorkflowExecutionRequest,
-    CreateWorkflowMode,
     CurrentExecution,
     DataBlob,
     ExecutionKey,
@@ -38,7 +44,6 @@ from persistence_cassandra.records import (
     TaskCategory,
     TaskKey,
     UpdateWorkflowExecutionRequest,
-    UpdateWorkflowMode,
     WorkflowMutableState,
 )
 from persistence_cassandra.stores import ExecutionStore
@@ -46,6 +51,14 @@ from persistence_cassandra.stores import ExecutionStore
 __all__ = ["SqlExecutionStore"]
 
 _RUN_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?"
+
+_MOVES = (PointerRule.POINTS_AT, PointerRule.REUSABLE)
+
+
+def _new_record(pointer: PointerPlan) -> CurrentExecution:
+    if pointer.new_record is None:
+        raise InvalidRequest(f"pointer rule {pointer.rule.name} needs the pointer to write")
+    return pointer.new_record
 
 
 def _mutable_state_query() -> str:
@@ -125,109 +138,52 @@ class SqlExecutionStore:
     # ------------------------------------------------------------------ writes
 
     async def create_workflow_execution(self, request: CreateWorkflowExecutionRequest) -> None:
-        sql, dialect = self._sql, self._runner.dialect
-        shard_id = request.shard_id
-        snapshot = request.new_snapshot
-        key = snapshot.key
-
-        def create(tx: Tx) -> None:
-            reads = LockedReads()
-            expect_fence(reads, dialect, shard_id, request.range_id)
-            if request.mode is CreateWorkflowMode.BRAND_NEW:
-                sql.expect_no_current(reads, shard_id, key)
-            elif request.mode is CreateWorkflowMode.UPDATE_CURRENT:
-                sql.expect_reusable(
-                    reads,
-                    shard_id,
-                    key,
-                    request.previous_run_id,
-                    request.previous_last_write_version,
-                )
-            reads.run(tx)
-            if request.mode is CreateWorkflowMode.BRAND_NEW:
-                sql.insert_current(tx, shard_id, key, snapshot.current_record())
-            elif request.mode is CreateWorkflowMode.UPDATE_CURRENT:
-                sql.update_current(tx, shard_id, key, snapshot.current_record())
-            sql.insert_run(tx, shard_id, snapshot)
-
-        await self._runner.write(create)
+        await self._apply(plan_execution_write(request))
 
     async def update_workflow_execution(self, request: UpdateWorkflowExecutionRequest) -> None:
-        sql, dialect = self._sql, self._runner.dialect
-        shard_id = request.shard_id
-        mutation = request.mutation
-        new = request.new_snapshot
-
-        def update(tx: Tx) -> None:
-            reads = LockedReads()
-            expect_fence(reads, dialect, shard_id, request.range_id)
-            if request.mode is UpdateWorkflowMode.UPDATE_CURRENT:
-                sql.expect_current_is(reads, shard_id, mutation.key)
-            elif request.mode is UpdateWorkflowMode.BYPASS_CURRENT:
-                sql.expect_not_current(
-                    reads, shard_id, [mutation.key, *([new.key] if new is not None else [])]
-                )
-            sql.expect_run_version(reads, shard_id, mutation.key, mutation.db_record_version)
-            reads.run(tx)
-            sql.mutate_run(tx, shard_id, mutation)
-            if new is not None:
-                sql.insert_run(tx, shard_id, new)
-            if request.mode is UpdateWorkflowMode.UPDATE_CURRENT:
-                record = (new or mutation).current_record()
-                sql.update_current(tx, shard_id, mutation.key, record)
-
-        await self._runner.write(update)
+        await self._apply(plan_execution_write(request))
 
     async def conflict_resolve_workflow_execution(
         self, request: ConflictResolveWorkflowExecutionRequest
     ) -> None:
-        sql, dialect = self._sql, self._runner.dialect
-        shard_id = request.shard_id
-        reset = request.reset_snapshot
-        new = request.new_snapshot
-        current_mutation = request.current_mutation
-
-        def resolve(tx: Tx) -> None:
-            reads = LockedReads()
-            expect_fence(reads, dialect, shard_id, request.range_id)
-            if request.mode is ConflictResolveWorkflowMode.UPDATE_CURRENT:
-                expected = current_mutation.key if current_mutation is not None else reset.key
-                sql.expect_current_is(reads, shard_id, expected)
-            else:
-                sql.expect_not_current(
-                    reads, shard_id, [reset.key, *([new.key] if new is not None else [])]
-                )
-            sql.expect_run_version(reads, shard_id, reset.key, reset.db_record_version)
-            if current_mutation is not None:
-                sql.expect_run_version(
-                    reads, shard_id, current_mutation.key, current_mutation.db_record_version
-                )
-            reads.run(tx)
-            sql.reset_run(tx, shard_id, reset)
-            if current_mutation is not None:
-                sql.mutate_run(tx, shard_id, current_mutation)
-            if new is not None:
-                sql.insert_run(tx, shard_id, new)
-            if request.mode is ConflictResolveWorkflowMode.UPDATE_CURRENT:
-                record = (new or reset).current_record()
-                sql.update_current(tx, shard_id, reset.key, record)
-
-        await self._runner.write(resolve)
+        await self._apply(plan_execution_write(request))
 
     async def set_workflow_execution(self, request: SetWorkflowExecutionRequest) -> None:
+        await self._apply(plan_execution_write(request))
+
+    async def _apply(self, plan: ExecutionWritePlan) -> None:
+        """One transaction per plan (:mod:`persistence_cassandra.execution_plan`): the fence,
+        the pointer rule and the expected run versions are checked by locked reads first, then
+        the runs are written and the pointer moved."""
         sql, dialect = self._sql, self._runner.dialect
-        snapshot = request.snapshot
+        shard_id = plan.shard_id
+        pointer = plan.pointer
 
-        def overwrite(tx: Tx) -> None:
+        def write(tx: Tx) -> None:
             reads = LockedReads()
-            expect_fence(reads, dialect, request.shard_id, request.range_id)
-            sql.expect_run_version(
-                reads, request.shard_id, snapshot.key, snapshot.db_record_version
-            )
+            expect_fence(reads, dialect, shard_id, plan.range_id)
+            if pointer is not None:
+                sql.expect_pointer(reads, shard_id, pointer)
+            for checked in plan.checked_runs:
+                sql.expect_run_version(
+                    reads, shard_id, checked.key, checked.expected_db_record_version
+                )
             reads.run(tx)
-            sql.reset_run(tx, request.shard_id, snapshot)
+            if pointer is not None and pointer.rule is PointerRule.ABSENT:
+                # Inserted first: a creator racing past the locked read loses here, as a
+                # current condition failure rather than on its run row.
+                sql.insert_current(tx, shard_id, pointer, _new_record(pointer))
+            for run in plan.runs:
+                if isinstance(run, InsertRun):
+                    sql.insert_run(tx, shard_id, run.snapshot)
+                elif isinstance(run, OverwriteRun):
+                    sql.reset_run(tx, shard_id, run.snapshot)
+                else:
+                    sql.mutate_run(tx, shard_id, run.mutation)
+            if pointer is not None and pointer.rule in _MOVES:
+                sql.update_current(tx, shard_id, pointer, _new_record(pointer))
 
-        await self._runner.write(overwrite)
+        await self._runner.write(write)
 
     async def delete_workflow_execution(self, shard_id: int, key: ExecutionKey) -> None:
         await self._runner.write(lambda tx: self._sql.delete_run(tx, shard_id, key))

@@ -24,6 +24,7 @@ from persistence_cassandra.errors import (
     CurrentWorkflowConditionFailed,
     WorkflowConditionFailed,
 )
+from persistence_cassandra.execution_plan import PointerPlan
 from persistence_cassandra.records import (
     CurrentExecution,
     DataBlob,
@@ -187,96 +188,35 @@ class ExecutionSql:
 
     # ------------------------------------------------------------------ checks
 
-    def _current_lookup(self, shard_id: int, key: ExecutionKey) -> Lookup:
-        return (self._lock_current, (shard_id, key.namespace_id, key.workflow_id))
+    def _current_lookup(self, shard_id: int, namespace_id: str, workflow_id: str) -> Lookup:
+        return (self._lock_current, (shard_id, namespace_id, workflow_id))
 
-    def expect_no_current(self, reads: LockedReads, shard_id: int, key: ExecutionKey) -> None:
-        """Brand-new workflow: no current pointer may exist."""
-
-        def check(row: Row | None) -> None:
-            if row is not None:
-                current = current_from_row(row)
-                raise CurrentWorkflowConditionFailed(
-                    f"workflow {key.workflow_id} already has current run {current.run_id}",
-                    current,
-                )
-
-        reads.add(self._current_lookup(shard_id, key), check)
-
-    def expect_current_is(self, reads: LockedReads, shard_id: int, key: ExecutionKey) -> None:
-        """The pointer must point at ``key.run_id``."""
+    def expect_pointer(self, reads: LockedReads, shard_id: int, pointer: PointerPlan) -> None:
+        """Lock the current-run pointer and check the plan's rule on it."""
 
         def check(row: Row | None) -> None:
-            current = None if row is None else current_from_row(row)
-            if current is None or current.run_id != key.run_id:
-                found = current.run_id if current else "absent"
+            actual = None if row is None else current_from_row(row)
+            reason = pointer.violation(actual)
+            if reason is not None:
                 raise CurrentWorkflowConditionFailed(
-                    f"current run of {key.workflow_id} is {found}, expected {key.run_id}",
-                    current,
+                    f"workflow {pointer.workflow_id!r}: {reason}", actual
                 )
 
-        reads.add(self._current_lookup(shard_id, key), check)
-
-    def expect_not_current(
-        self, reads: LockedReads, shard_id: int, keys: Iterable[ExecutionKey]
-    ) -> None:
-        """None of ``keys`` may be the current run of its workflow."""
-        for key in keys:
-
-            def check(row: Row | None, key: ExecutionKey = key) -> None:
-                if row is not None and row[0] == key.run_id:
-                    raise CurrentWorkflowConditionFailed(
-                        f"run {key.run_id} of {key.workflow_id} is current, expected it not to be",
-                        current_from_row(row),
-                    )
-
-            reads.add(self._current_lookup(shard_id, key), check)
-
-    def expect_reusable(
-        self,
-        reads: LockedReads,
-        shard_id: int,
-        key: ExecutionKey,
-        previous_run_id: str,
-        previous_last_write_version: int,
-    ) -> None:
-        """Workflow-id reuse: the pointer must be the completed run the caller decided from."""
-
-        def check(row: Row | None) -> None:
-            current = None if row is None else current_from_row(row)
-            if (
-                current is None
-                or current.run_id != previous_run_id
-                or current.last_write_version != previous_last_write_version
-                or current.state is not WorkflowState.COMPLETED
-            ):
-                found = (
-                    f"run {current.run_id} (state {current.state.name}, "
-                    f"last_write_version {current.last_write_version})"
-                    if current
-                    else "no current run"
-                )
-                raise CurrentWorkflowConditionFailed(
-                    f"workflow {key.workflow_id}: expected completed run {previous_run_id} "
-                    f"with last_write_version {previous_last_write_version}, found {found}",
-                    current,
-                )
-
-        reads.add(self._current_lookup(shard_id, key), check)
+        lookup = self._current_lookup(shard_id, pointer.namespace_id, pointer.workflow_id)
+        reads.add(lookup, check)
 
     def expect_run_version(
-        self, reads: LockedReads, shard_id: int, key: ExecutionKey, db_record_version: int
+        self, reads: LockedReads, shard_id: int, key: ExecutionKey, expected_version: int
     ) -> None:
-        """A run about to be overwritten must exist at the version before the writer's (the
-        writer bumps it by one on every change)."""
+        """A run about to be changed must exist at the version the plan expects."""
 
         def check(row: Row | None) -> None:
             if row is None:
                 raise ConditionFailed(f"run {key.run_id} of {key.workflow_id} does not exist")
-            if row[0] != db_record_version - 1:
+            if row[0] != expected_version:
                 raise WorkflowConditionFailed(
                     f"run {key.run_id}: stored db_record_version={row[0]}, "
-                    f"expected {db_record_version - 1}",
+                    f"expected {expected_version}",
                     actual_db_record_version=row[0],
                     next_event_id=row[1],
                 )
@@ -286,26 +226,24 @@ class ExecutionSql:
     # ------------------------------------------------------------------ current pointer
 
     def insert_current(
-        self, tx: Tx, shard_id: int, key: ExecutionKey, record: CurrentExecution
+        self, tx: Tx, shard_id: int, pointer: PointerPlan, record: CurrentExecution
     ) -> None:
-        inserted = tx.execute(
-            self._insert_current,
-            (shard_id, key.namespace_id, key.workflow_id, *_current_values(record)),
-        )
+        workflow = (shard_id, pointer.namespace_id, pointer.workflow_id)
+        inserted = tx.execute(self._insert_current, (*workflow, *_current_values(record)))
         if not inserted:
             # A concurrent creator committed a pointer after our check; report the winner.
-            row = tx.fetchone(*self._current_lookup(shard_id, key))
+            row = tx.fetchone(*self._current_lookup(*workflow))
             raise CurrentWorkflowConditionFailed(
-                f"workflow {key.workflow_id} already has a current run",
+                f"workflow {pointer.workflow_id!r} already has a current run",
                 None if row is None else current_from_row(row),
             )
 
     def update_current(
-        self, tx: Tx, shard_id: int, key: ExecutionKey, record: CurrentExecution
+        self, tx: Tx, shard_id: int, pointer: PointerPlan, record: CurrentExecution
     ) -> None:
         tx.defer(
             self._update_current,
-            (*_current_values(record), shard_id, key.namespace_id, key.workflow_id),
+            (*_current_values(record), shard_id, pointer.namespace_id, pointer.workflow_id),
         )
 
     # ------------------------------------------------------------------ run rows

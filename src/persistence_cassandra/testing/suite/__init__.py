@@ -19,6 +19,7 @@ from persistence_cassandra.testing.suite.execution_collections import (
     TestExecutionDeleteAndList,
 )
 from persistence_cassandra.testing.suite.execution_create import TestExecutionCreate
+from persistence_cassandra.testing.suite.execution_modes import TestExecutionModeRules
 from persistence_cassandra.testing.suite.execution_update import (
     TestConflictResolve,
     TestExecutionUpdate,
@@ -42,6 +43,7 @@ __all__ = [
     "TestExecutionCollections",
     "TestExecutionCreate",
     "TestExecutionDeleteAndList",
+    "TestExecutionModeRules",
     "TestExecutionUpdate",
     "TestHistoryBranch",
     "TestHistoryForkAndDelete",
