@@ -24,6 +24,9 @@ Command line (also as ``cassandra_local.py cluster ...``)::
     python tools/cassandra_cluster.py status | stop | ensure
     python tools/cassandra_cluster.py kill|pause|resume|restart|partition N
     python tools/cassandra_cluster.py heal [N]
+    python tools/cassandra_cluster.py start-node|stop-node N
+    python tools/cassandra_cluster.py start --jmx-port-base 7400 --address-prefix 127.0.3. --dir D
+    python tools/cassandra_cluster.py backup-nodes --dir D   # nodetool and control, for medusa
 
 The cluster's shape is recorded in ``<dir>/cluster.json`` (``dir`` defaults to
 ``<cache>/cluster``), so the fault commands need no options. Exit codes as in
@@ -39,6 +42,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -59,6 +63,7 @@ __all__ = [
     "ClusterSettings",
     "ClusterState",
     "NodeState",
+    "backup_nodes",
     "cluster_status",
     "ensure_cluster",
     "heal",
@@ -70,7 +75,9 @@ __all__ = [
     "restart_node",
     "resume_node",
     "start_cluster",
+    "start_one_node",
     "stop_cluster",
+    "stop_one_node",
 ]
 
 DATACENTER = "dc1"
@@ -103,13 +110,28 @@ class ClusterSettings:
     commitlog_sync: CommitlogSync = "periodic"
     port: int = node_tool.DEFAULT_PORT
     cluster_name: str = "persistence-cassandra-cluster"
+    address_prefix: str = ADDRESS_PREFIX
+    """Node N listens on ``<prefix>N``: another prefix (``127.0.3.``) runs a second cluster
+    beside the default one."""
+    jmx_port_base: int | None = None
+    """Node N has JMX (and ``bin/nodetool``) on ``127.0.0.1:<base + N>``: JMX listens on
+    127.0.0.1 whatever the node's address, so the nodes need ports of their own."""
 
     def validate(self) -> None:
         if not 1 <= self.nodes <= 9:
             raise _usage_error(f"--nodes {self.nodes}: a local cluster has 1 to 9 nodes")
+        if not re.fullmatch(r"127\.[0-9]{1,3}\.[0-9]{1,3}\.", self.address_prefix):
+            raise _usage_error(
+                f"--address-prefix {self.address_prefix!r}: use a loopback prefix like 127.0.3."
+            )
+        if self.jmx_port_base is not None and not 1024 <= self.jmx_port_base <= 65000:
+            raise _usage_error(f"--jmx-port-base {self.jmx_port_base}: use 1024 to 65000")
 
     def address(self, node: int) -> str:
-        return f"{ADDRESS_PREFIX}{node}"
+        return f"{self.address_prefix}{node}"
+
+    def jmx_port(self, node: int) -> int | None:
+        return None if self.jmx_port_base is None else self.jmx_port_base + node
 
     @property
     def node_numbers(self) -> range:
@@ -170,7 +192,11 @@ def node_settings(cluster: ClusterSettings, node: int) -> node_tool.NodeSettings
         },
     )
     cgroup = _node_cgroup(cluster.address(node))
+    tool = (sys.executable, str(Path(__file__).resolve()))
+    where = ("--dir", cluster.directory, str(node))
     return node_tool.NodeSettings(
+        jmx_port=cluster.jmx_port(node),
+        control_commands=((*tool, "start-node", *where), (*tool, "stop-node", *where)),
         cgroup_procs=cgroup / "cgroup.procs" if cgroup is not None else None,
         port=cluster.port,
         version=cluster.version,
@@ -331,7 +357,11 @@ def ensure_cluster(cluster: ClusterSettings) -> str:
 
 def stop_cluster(cluster: ClusterSettings, *, force: bool = False) -> None:
     """Stop every node (paused ones are resumed first so they can shut down) and heal."""
-    heal()
+    if cluster.address_prefix == ADDRESS_PREFIX:
+        heal()
+    else:  # a second cluster lifts its own partitions only, never the default cluster's
+        for node in cluster.node_numbers:
+            heal(cluster, node)
     nodes = [node_settings(cluster, node) for node in cluster.node_numbers]
     pids: list[int] = []
     for settings in nodes:
@@ -382,6 +412,29 @@ def resume_node(cluster: ClusterSettings, node: int) -> int:
     pid = _running_pid(cluster, node)
     os.kill(pid, signal.SIGCONT)
     return pid
+
+
+def start_one_node(cluster: ClusterSettings, node: int) -> node_tool.NodeInfo:
+    """Start node ``node`` on its data unless it runs; returns once it answers CQL."""
+    return _start_one(cluster, node)
+
+
+def stop_one_node(cluster: ClusterSettings, node: int) -> bool:
+    """A clean shutdown of node ``node``; False if it was not running."""
+    return node_tool.stop_node(node_settings(cluster, node))
+
+
+def backup_nodes(cluster: ClusterSettings) -> list[dict[str, str | int]]:
+    """Every node as a backup configuration names it (needs ``jmx_port_base``); writes each
+    node's ``bin/nodetool``, ``bin/start`` and ``bin/stop``."""
+    if cluster.jmx_port_base is None:
+        raise _usage_error("backups need nodetool: start the cluster with --jmx-port-base")
+    facts: list[dict[str, str | int]] = []
+    for node in cluster.node_numbers:
+        settings = node_settings(cluster, node)
+        node_tool.write_control_scripts(settings, node_tool.find_java(settings))
+        facts.append(node_tool.backup_node_facts(settings))
+    return facts
 
 
 def restart_node(cluster: ClusterSettings, node: int) -> node_tool.NodeInfo:
@@ -498,14 +551,32 @@ def _build_parser() -> argparse.ArgumentParser:
             "--commitlog-sync", choices=node_tool.COMMITLOG_SYNC_MODES, default="periodic"
         )
         cmd.add_argument("--clean", action="store_true", help="wipe the cluster first")
+        cmd.add_argument(
+            "--address-prefix",
+            default=ADDRESS_PREFIX,
+            help=f"node N listens on PREFIX N (default {ADDRESS_PREFIX})",
+        )
+        cmd.add_argument(
+            "--jmx-port-base",
+            type=int,
+            help="node N gets JMX and bin/nodetool on 127.0.0.1:BASE+N (for backups)",
+        )
     stop = sub.add_parser("stop", parents=[common], help="stop every node and heal partitions")
     stop.add_argument("--force", action="store_true", help="SIGKILL without waiting")
     sub.add_parser("status", parents=[common], help="each node: up, down, paused, partitioned")
+    sub.add_parser(
+        "backup-nodes",
+        parents=[common],
+        help="write each node's bin/nodetool, bin/start, bin/stop and print the nodes as a "
+        "backup configuration names them (JSON)",
+    )
     for name, text in (
         ("kill", "SIGKILL node N"),
         ("pause", "SIGSTOP node N"),
         ("resume", "SIGCONT node N"),
         ("restart", "start node N on its data again (stopping it first if running)"),
+        ("start-node", "start node N on its data unless it runs (returns once it answers)"),
+        ("stop-node", "stop node N cleanly"),
         ("partition", "drop every packet to and from node N"),
     ):
         cmd = sub.add_parser(name, parents=[common], help=text)
@@ -524,6 +595,8 @@ def _run(args: argparse.Namespace) -> int:
             heap=args.heap,
             version=args.cassandra_version,
             commitlog_sync=args.commitlog_sync,
+            address_prefix=args.address_prefix,
+            jmx_port_base=args.jmx_port_base,
         )
         state = start_cluster(cluster, clean=bool(args.clean))
         if args.command == "ensure":
@@ -541,6 +614,16 @@ def _run(args: argparse.Namespace) -> int:
         return node_tool.EXIT_OK
     if args.command == "heal":
         heal(cluster, args.node)
+        return node_tool.EXIT_OK
+    if args.command == "backup-nodes":
+        print(json.dumps(backup_nodes(cluster)))
+        return node_tool.EXIT_OK
+    if args.command == "start-node":
+        info = start_one_node(cluster, args.node)
+        print(f"node {args.node} answering at {info.address} (pid {info.pid})")
+        return node_tool.EXIT_OK
+    if args.command == "stop-node":
+        stop_one_node(cluster, args.node)
         return node_tool.EXIT_OK
     node: int = args.node
     if args.command == "restart":

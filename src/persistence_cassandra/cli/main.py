@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from persistence_cassandra import __version__
+from persistence_cassandra.cli.backup_command import backup_group
 from persistence_cassandra.cli.bench_command import bench_command
 from persistence_cassandra.cli.config_commands import config_group
 from persistence_cassandra.cli.context import CliContext
@@ -167,6 +168,7 @@ cli.add_command(schema_group)
 cli.add_command(workload_command)
 cli.add_command(copy_command)
 cli.add_command(bench_command)
+cli.add_command(backup_group)
 
 
 def main() -> None:
