@@ -6,6 +6,8 @@ import pytest
 
 from persistence_cassandra.errors import NotFound
 from persistence_cassandra.records import (
+    ConflictResolveWorkflowExecutionRequest,
+    ConflictResolveWorkflowMode,
     CreateWorkflowExecutionRequest,
     CreateWorkflowMode,
     CurrentExecution,
@@ -15,15 +17,18 @@ from persistence_cassandra.records import (
     WorkflowMutableState,
     WorkflowMutation,
     WorkflowSnapshot,
+    WorkflowState,
 )
 from persistence_cassandra.stores import StoreBundle
-from persistence_cassandra.testing.builders import ShardLease
+from persistence_cassandra.testing.builders import ShardLease, execution_key, snapshot
 
 __all__ = [
     "assert_no_current",
     "assert_no_run",
     "assert_run_is",
+    "conflict_resolve_request",
     "create_run",
+    "current_and_zombie",
     "current_of",
     "read_run",
     "update_run",
@@ -108,3 +113,35 @@ def assert_run_is(state: WorkflowMutableState, expected: WorkflowSnapshot) -> No
     assert state.signal_infos == expected.signal_infos
     assert state.signal_requested_ids == expected.signal_requested_ids
     assert state.checksum == expected.checksum
+
+
+async def current_and_zombie(
+    stores: StoreBundle, lease: ShardLease
+) -> tuple[WorkflowSnapshot, WorkflowSnapshot]:
+    """A running current run and a zombie run of the same workflow id."""
+    current = snapshot(execution_key())
+    await create_run(stores, lease, current)
+    zombie = snapshot(
+        execution_key(current.key.namespace_id, current.key.workflow_id),
+        state=WorkflowState.ZOMBIE,
+    )
+    await create_run(stores, lease, zombie, CreateWorkflowMode.BYPASS_CURRENT)
+    return current, zombie
+
+
+def conflict_resolve_request(
+    lease: ShardLease,
+    reset: WorkflowSnapshot,
+    mode: ConflictResolveWorkflowMode = ConflictResolveWorkflowMode.UPDATE_CURRENT,
+    *,
+    new_snapshot: WorkflowSnapshot | None = None,
+    current_mutation: WorkflowMutation | None = None,
+) -> ConflictResolveWorkflowExecutionRequest:
+    return ConflictResolveWorkflowExecutionRequest(
+        shard_id=lease.shard_id,
+        range_id=lease.range_id,
+        mode=mode,
+        reset_snapshot=reset,
+        new_snapshot=new_snapshot,
+        current_mutation=current_mutation,
+    )

@@ -19,11 +19,8 @@ from persistence_cassandra.errors import (
     WorkflowConditionFailed,
 )
 from persistence_cassandra.records import (
-    ConflictResolveWorkflowExecutionRequest,
     ConflictResolveWorkflowMode,
-    CreateWorkflowMode,
     UpdateWorkflowMode,
-    WorkflowMutation,
     WorkflowSnapshot,
     WorkflowState,
 )
@@ -32,44 +29,14 @@ from persistence_cassandra.testing.builders import ShardLease, execution_key, mu
 from persistence_cassandra.testing.suite.execution_checks import (
     assert_no_run,
     assert_run_is,
-    create_run,
+    conflict_resolve_request,
+    current_and_zombie,
     current_of,
     read_run,
     update_run,
 )
 
 __all__ = ["TestExecutionModeRules"]
-
-
-async def _current_and_zombie(
-    stores: StoreBundle, lease: ShardLease
-) -> tuple[WorkflowSnapshot, WorkflowSnapshot]:
-    current = snapshot(execution_key())
-    await create_run(stores, lease, current)
-    zombie = snapshot(
-        execution_key(current.key.namespace_id, current.key.workflow_id),
-        state=WorkflowState.ZOMBIE,
-    )
-    await create_run(stores, lease, zombie, CreateWorkflowMode.BYPASS_CURRENT)
-    return current, zombie
-
-
-def _resolve(
-    lease: ShardLease,
-    reset: WorkflowSnapshot,
-    mode: ConflictResolveWorkflowMode,
-    *,
-    new_snapshot: WorkflowSnapshot | None = None,
-    current_mutation: WorkflowMutation | None = None,
-) -> ConflictResolveWorkflowExecutionRequest:
-    return ConflictResolveWorkflowExecutionRequest(
-        shard_id=lease.shard_id,
-        range_id=lease.range_id,
-        mode=mode,
-        reset_snapshot=reset,
-        new_snapshot=new_snapshot,
-        current_mutation=current_mutation,
-    )
 
 
 async def _assert_unchanged(
@@ -84,7 +51,7 @@ class TestExecutionModeRules:
     async def test_bypass_update_with_a_new_run_that_exists_is_a_run_conflict(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         with pytest.raises(WorkflowConditionFailed) as caught:
             await update_run(
                 stores,
@@ -100,7 +67,7 @@ class TestExecutionModeRules:
     async def test_bypass_update_with_a_fresh_new_run_leaves_the_pointer(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         new_run = snapshot(
             execution_key(current.key.namespace_id, current.key.workflow_id),
             state=WorkflowState.ZOMBIE,
@@ -118,11 +85,11 @@ class TestExecutionModeRules:
     async def test_bypass_conflict_resolve_with_a_new_run_that_exists_is_a_run_conflict(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         reset = snapshot(zombie.key, db_record_version=2, state=WorkflowState.COMPLETED)
         with pytest.raises(WorkflowConditionFailed) as caught:
             await stores.execution.conflict_resolve_workflow_execution(
-                _resolve(
+                conflict_resolve_request(
                     shard,
                     reset,
                     ConflictResolveWorkflowMode.BYPASS_CURRENT,
@@ -135,7 +102,7 @@ class TestExecutionModeRules:
     async def test_ignore_current_with_a_new_run_is_refused(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         new_run = snapshot(execution_key(current.key.namespace_id, current.key.workflow_id))
         with pytest.raises(InvalidRequest):
             await update_run(
@@ -151,10 +118,10 @@ class TestExecutionModeRules:
     async def test_bypass_conflict_resolve_may_not_mutate_the_current_run(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         with pytest.raises(InvalidRequest):
             await stores.execution.conflict_resolve_workflow_execution(
-                _resolve(
+                conflict_resolve_request(
                     shard,
                     snapshot(zombie.key, db_record_version=2, state=WorkflowState.ZOMBIE),
                     ConflictResolveWorkflowMode.BYPASS_CURRENT,
@@ -166,7 +133,7 @@ class TestExecutionModeRules:
     async def test_a_new_run_of_another_workflow_is_refused(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         elsewhere = snapshot(execution_key(current.key.namespace_id))
         with pytest.raises(InvalidRequest):
             await update_run(

@@ -12,16 +12,13 @@ from persistence_cassandra.errors import (
     WorkflowConditionFailed,
 )
 from persistence_cassandra.records import (
-    ConflictResolveWorkflowExecutionRequest,
     ConflictResolveWorkflowMode,
-    CreateWorkflowMode,
     ExecutionKey,
     GetHistoryTasksRequest,
     SetWorkflowExecutionRequest,
     TaskCategory,
     TaskKey,
     UpdateWorkflowMode,
-    WorkflowMutation,
     WorkflowSnapshot,
     WorkflowState,
 )
@@ -38,7 +35,9 @@ from persistence_cassandra.testing.builders import (
 from persistence_cassandra.testing.suite.execution_checks import (
     assert_no_run,
     assert_run_is,
+    conflict_resolve_request,
     create_run,
+    current_and_zombie,
     current_of,
     read_run,
     update_run,
@@ -56,20 +55,6 @@ async def _renew(stores: StoreBundle, lease: ShardLease) -> None:
     await stores.shard.update_shard(
         lease.shard_id, lease.range_id + 1, blob("renewed"), lease.range_id
     )
-
-
-async def _current_and_zombie(
-    stores: StoreBundle, lease: ShardLease
-) -> tuple[WorkflowSnapshot, WorkflowSnapshot]:
-    """A running current run and a zombie run of the same workflow id."""
-    current = snapshot(execution_key())
-    await create_run(stores, lease, current)
-    zombie = snapshot(
-        execution_key(current.key.namespace_id, current.key.workflow_id),
-        state=WorkflowState.ZOMBIE,
-    )
-    await create_run(stores, lease, zombie, CreateWorkflowMode.BYPASS_CURRENT)
-    return current, zombie
 
 
 async def _transfer_tasks(stores: StoreBundle, lease: ShardLease) -> list[int]:
@@ -129,7 +114,7 @@ class TestExecutionUpdate:
     async def test_update_current_of_a_non_current_run_carries_the_current_run(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         with pytest.raises(CurrentWorkflowConditionFailed) as caught:
             await update_run(stores, shard, mutation(zombie.key, db_record_version=2))
         assert caught.value.current == current.current_record()
@@ -172,7 +157,7 @@ class TestExecutionUpdate:
     async def test_bypass_current_updates_a_non_current_run_only(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         change = mutation(zombie.key, db_record_version=2, state=WorkflowState.ZOMBIE)
         await update_run(stores, shard, change, _BYPASS)
         assert (await read_run(stores, shard, zombie.key)).db_record_version == 2
@@ -184,7 +169,7 @@ class TestExecutionUpdate:
     async def test_ignore_current_updates_any_run_and_never_the_pointer(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         await update_run(stores, shard, mutation(zombie.key, db_record_version=2), _IGNORE)
         await update_run(
             stores,
@@ -224,31 +209,13 @@ class TestExecutionUpdate:
     async def test_current_conflict_wins_over_a_version_conflict(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         with pytest.raises(CurrentWorkflowConditionFailed) as caught:
             await update_run(stores, shard, mutation(zombie.key, db_record_version=7))
         assert caught.value.run_id == current.key.run_id
 
 
 class TestConflictResolve:
-    @staticmethod
-    def _request(
-        lease: ShardLease,
-        reset: WorkflowSnapshot,
-        mode: ConflictResolveWorkflowMode = ConflictResolveWorkflowMode.UPDATE_CURRENT,
-        *,
-        new_snapshot: WorkflowSnapshot | None = None,
-        current_mutation: WorkflowMutation | None = None,
-    ) -> ConflictResolveWorkflowExecutionRequest:
-        return ConflictResolveWorkflowExecutionRequest(
-            shard_id=lease.shard_id,
-            range_id=lease.range_id,
-            mode=mode,
-            reset_snapshot=reset,
-            new_snapshot=new_snapshot,
-            current_mutation=current_mutation,
-        )
-
     async def test_reset_of_the_current_run_replaces_its_collections(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
@@ -263,7 +230,9 @@ class TestConflictResolve:
         reset = snapshot(
             key, db_record_version=2, next_event_id=10, activity_infos={3: blob("a3")}, tag="reset"
         )
-        await stores.execution.conflict_resolve_workflow_execution(self._request(shard, reset))
+        await stores.execution.conflict_resolve_workflow_execution(
+            conflict_resolve_request(shard, reset)
+        )
         assert_run_is(await read_run(stores, shard, key), reset)
         assert await current_of(stores, shard, key) == reset.current_record()
 
@@ -277,7 +246,7 @@ class TestConflictResolve:
         )
         new_run = snapshot(execution_key(key.namespace_id, key.workflow_id))
         await stores.execution.conflict_resolve_workflow_execution(
-            self._request(shard, reset, new_snapshot=new_run)
+            conflict_resolve_request(shard, reset, new_snapshot=new_run)
         )
         assert_run_is(await read_run(stores, shard, key), reset)
         assert_run_is(await read_run(stores, shard, new_run.key), new_run)
@@ -286,7 +255,7 @@ class TestConflictResolve:
     async def test_reset_of_a_zombie_while_mutating_the_current_run_suppresses_it(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         reset = snapshot(zombie.key, db_record_version=2, tag="reset")
         terminated = mutation(
             current.key,
@@ -295,7 +264,7 @@ class TestConflictResolve:
             status=STATUS_COMPLETED,
         )
         await stores.execution.conflict_resolve_workflow_execution(
-            self._request(shard, reset, current_mutation=terminated)
+            conflict_resolve_request(shard, reset, current_mutation=terminated)
         )
         assert_run_is(await read_run(stores, shard, zombie.key), reset)
         assert (await read_run(stores, shard, current.key)).db_record_version == 2
@@ -309,7 +278,7 @@ class TestConflictResolve:
         await create_run(stores, shard, first)
         with pytest.raises(WorkflowConditionFailed) as caught:
             await stores.execution.conflict_resolve_workflow_execution(
-                self._request(shard, snapshot(key, db_record_version=4))
+                conflict_resolve_request(shard, snapshot(key, db_record_version=4))
             )
         assert caught.value.actual_db_record_version == 1
         assert_run_is(await read_run(stores, shard, key), first)
@@ -317,10 +286,10 @@ class TestConflictResolve:
     async def test_reset_of_a_non_current_run_in_update_mode_carries_the_current_run(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         with pytest.raises(CurrentWorkflowConditionFailed) as caught:
             await stores.execution.conflict_resolve_workflow_execution(
-                self._request(shard, snapshot(zombie.key, db_record_version=2))
+                conflict_resolve_request(shard, snapshot(zombie.key, db_record_version=2))
             )
         assert caught.value.current == current.current_record()
         assert_run_is(await read_run(stores, shard, zombie.key), zombie)
@@ -328,10 +297,10 @@ class TestConflictResolve:
     async def test_bypass_resets_a_zombie_without_touching_the_pointer(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, zombie = await _current_and_zombie(stores, shard)
+        current, zombie = await current_and_zombie(stores, shard)
         reset = snapshot(zombie.key, db_record_version=2, state=WorkflowState.ZOMBIE, tag="r")
         await stores.execution.conflict_resolve_workflow_execution(
-            self._request(shard, reset, ConflictResolveWorkflowMode.BYPASS_CURRENT)
+            conflict_resolve_request(shard, reset, ConflictResolveWorkflowMode.BYPASS_CURRENT)
         )
         assert_run_is(await read_run(stores, shard, zombie.key), reset)
         assert await current_of(stores, shard, current.key) == current.current_record()
@@ -339,10 +308,10 @@ class TestConflictResolve:
     async def test_bypass_of_the_current_run_is_a_current_condition_failure(
         self, stores: StoreBundle, shard: ShardLease
     ) -> None:
-        current, _ = await _current_and_zombie(stores, shard)
+        current, _ = await current_and_zombie(stores, shard)
         with pytest.raises(CurrentWorkflowConditionFailed):
             await stores.execution.conflict_resolve_workflow_execution(
-                self._request(
+                conflict_resolve_request(
                     shard,
                     snapshot(current.key, db_record_version=2),
                     ConflictResolveWorkflowMode.BYPASS_CURRENT,
@@ -359,7 +328,7 @@ class TestConflictResolve:
         await _renew(stores, shard)
         with pytest.raises(ShardOwnershipLost):
             await stores.execution.conflict_resolve_workflow_execution(
-                self._request(shard, snapshot(key, db_record_version=2))
+                conflict_resolve_request(shard, snapshot(key, db_record_version=2))
             )
         assert_run_is(await read_run(stores, shard, key), first)
 
