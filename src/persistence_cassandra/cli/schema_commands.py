@@ -40,11 +40,13 @@ from persistence_cassandra.schema import (
     verify_schema,
 )
 from persistence_cassandra.schema.admin import LockHolder, SchemaAdmin, StatementOutcome
+from persistence_cassandra.schema.astra_compat import lint_with_adaptation
 from persistence_cassandra.schema.command_hints import ASTRA_KEYSPACE_MESSAGE
 from persistence_cassandra.schema.connect import keyspace_name, server_health
 from persistence_cassandra.schema.inspection import SchemaStatus, VerifyReport
 from persistence_cassandra.schema.lint import LintFinding
 from persistence_cassandra.schema.plan import PlannedStatement, UpdatePlan, VersionStep
+from persistence_cassandra.schema.runner import RunResult
 from persistence_cassandra.schema.statements import Statement, split_statements
 from persistence_cassandra.schema.targets import ConnectionSettings, datastore_for
 
@@ -360,6 +362,15 @@ def _lock_options(function: F) -> F:
     )(function)
 
 
+def _astra_compat_option(function: F) -> F:
+    return click.option(
+        "--astra-compat/--no-astra-compat",
+        default=None,
+        help="Rewrite statements for Astra DB (plain indexes as SAI, no ignored table "
+        "options); on by default with --secure-connect-bundle. Checksums stay the files'.",
+    )(function)
+
+
 # ------------------------------------------------------------------------------ rendering
 class _ProgressListener(MigrationListener):
     """Progress on stderr (a bar on a terminal, lines otherwise); the plan of a dry run and
@@ -374,8 +385,7 @@ class _ProgressListener(MigrationListener):
 
     def plan_ready(self, plan: UpdatePlan, *, dry_run: bool) -> None:
         if dry_run:
-            _print_plan(self._target, plan)
-            return
+            return  # the command prints the dry run's script when it is complete
         if not plan.steps:
             return
         versions = ", ".join(step.version.text for step in plan.steps)
@@ -400,8 +410,10 @@ class _ProgressListener(MigrationListener):
         if now - self._last_wait_note >= 10 or self._last_wait_note == 0:
             self._last_wait_note = now
             self._console.print(
-                f"waiting for the migration lock held by {holder.describe()} ({waited:.0f}s)",
+                f"waiting for the migration lock held by {holder.describe()}; "
+                f"{holder.describe_lease()} (waited {waited:.0f}s)",
                 highlight=False,
+                markup=False,
             )
 
     def version_started(self, step: VersionStep, resume_from: int) -> None:
@@ -442,20 +454,49 @@ class _ProgressListener(MigrationListener):
             self._progress = None
 
 
-def _print_plan(target: str, plan: UpdatePlan) -> None:
+def _commented(text: str) -> str:
+    return "\n".join(f"--   {line}" for line in text.splitlines())
+
+
+def _print_dry_run(target: str, result: RunResult) -> None:
+    """The plan as a script: every schema statement (an adapted one under its original,
+    commented out), and, as comments, everything else the real run would do."""
+    plan = result.plan
     current = plan.current if plan.current is not None else "(none)"
     click.echo(
         f"-- dry run on {target}: version {current} -> {plan.target.text}; "
         f"{len(plan.steps)} version(s), {plan.statement_count} statement(s); nothing is executed"
     )
-    for step in plan.steps:
-        click.echo(f"\n-- v{step.version.text}: {step.description}")
-        for name, checksum in step.file_checksums.items():
-            click.echo(f"--   {name}  sha256 {checksum[:16]}")
-        for planned in step.statements:
-            statement = planned.statement
-            click.echo(f"-- [{planned.index + 1}] {statement.source} line {statement.line}")
+    planned_by_key = {
+        (step.version.text, planned.index): (step, planned)
+        for step in plan.steps
+        for planned in step.statements
+    }
+    shown: set[str] = set()
+    for action in result.script:
+        found = planned_by_key.get(action.key) if action.key is not None else None
+        if found is not None and found[0].version.text not in shown:
+            step = found[0]
+            shown.add(step.version.text)
+            click.echo(f"\n-- v{step.version.text}: {step.description}")
+            for name, checksum in step.file_checksums.items():
+                click.echo(f"--   {name}  sha256 {checksum[:16]}")
+        if action.kind == "bookkeeping":
+            click.echo(f"-- bookkeeping: {action.text}")
+            continue
+        if found is None:
+            click.echo(f"{action.text};")
+            continue
+        planned = found[1]
+        statement = planned.statement
+        click.echo(f"-- [{planned.index + 1}] {statement.source} line {statement.line}")
+        if planned.adaptation is None or not planned.adaptation.changed:
             click.echo(f"{statement.text};")
+            continue
+        click.echo(f"-- original:\n{_commented(statement.text)}")
+        click.echo(f"-- adapted for Astra DB: {planned.adaptation.describe()}")
+        if action.kind == "statement":
+            click.echo(f"{action.text};")
 
 
 def _print_status(status: SchemaStatus, schema_label: str | None) -> None:
@@ -480,6 +521,8 @@ def _print_status(status: SchemaStatus, schema_label: str | None) -> None:
             f"{run.statement_count} statements applied (started {run.started_at}, run "
             f"{run.run_by}); re-run update-schema to resume"
         )
+    for version, count in status.adapted:
+        click.echo(f"  adapted:          v{version}: {count} statement(s) rewritten for Astra DB")
     if status.verify is not None:
         drift = status.verify.drift
         summary = "none" if not drift else f"{len(drift)} file(s) differ (see `verify`)"
@@ -489,6 +532,10 @@ def _print_status(status: SchemaStatus, schema_label: str | None) -> None:
 def _print_verify(report: VerifyReport) -> None:
     for drift in report.drift:
         click.echo(f"DRIFT {drift.describe()}")
+    for setup in report.setup_checked:
+        click.echo(f"checked the schema file of setup-schema {setup}")
+    for setup in report.setup_unchecked:
+        click.echo(f"not checked: setup-schema {setup}; give --schema-file FILE to check it")
     if report.unrecorded:
         click.echo(
             f"not checked (applied by another tool, no checksums recorded): "
@@ -588,6 +635,7 @@ def drop_keyspace_command(force: bool, **options: Any) -> None:
 )
 @click.option("--overwrite", "-o", is_flag=True, help="Drop every table and type first.")
 @click.option("--dry-run", is_flag=True, help="Print what would run; execute nothing.")
+@_astra_compat_option
 @_lock_options
 @_connection_options(on_group=False)
 def setup_schema_command(
@@ -596,6 +644,7 @@ def setup_schema_command(
     disable_versioning: bool,
     overwrite: bool,
     dry_run: bool,
+    astra_compat: bool | None,
     lock_timeout: float,
     lock_ttl: float,
     **options: Any,
@@ -619,10 +668,12 @@ def setup_schema_command(
                 dry_run=dry_run,
                 lock=lock,
                 listener=listener,
+                astra_compat=astra_compat,
             )
         finally:
             listener.close()
         if dry_run:
+            _print_dry_run(admin.target_description, result)
             extra = " (dropping every table and type first)" if overwrite else ""
             click.echo(f"-- would record version {version or '(versioning disabled)'}{extra}")
         elif result.applied_versions:
@@ -647,6 +698,7 @@ def setup_schema_command(
     is_flag=True,
     help="Print the plan and every statement; execute nothing, take no lock.",
 )
+@_astra_compat_option
 @_lock_options
 @_connection_options(on_group=False)
 def update_schema_command(
@@ -654,6 +706,7 @@ def update_schema_command(
     schema_dir: Path | None,
     schema_name: str | None,
     dry_run: bool,
+    astra_compat: bool | None,
     lock_timeout: float,
     lock_ttl: float,
     **options: Any,
@@ -670,11 +723,18 @@ def update_schema_command(
         listener = _ProgressListener(admin.target_description)
         try:
             result = await update_schema(
-                admin, schema_set, target=target, dry_run=dry_run, lock=lock, listener=listener
+                admin,
+                schema_set,
+                target=target,
+                dry_run=dry_run,
+                lock=lock,
+                listener=listener,
+                astra_compat=astra_compat,
             )
         finally:
             listener.close()
         if dry_run:
+            _print_dry_run(admin.target_description, result)
             return
         if not result.applied_versions:
             click.echo(f"{admin.target_description}: already at version {result.final_version}")
@@ -749,11 +809,18 @@ def history_command(**options: Any) -> None:
             finished = (
                 record.finished_at.isoformat(timespec="seconds") if record.finished_at else "-"
             )
+            adapted = (
+                f", adapted for Astra DB ({len(record.adaptation)} statement(s) rewritten)"
+                if record.adaptation
+                else ""
+            )
             click.echo(
                 f"  run {record.run_by}: {record.kind} v{record.version} {record.state}, "
                 f"{record.statement_count} statement(s), {len(record.file_checksums)} file(s), "
-                f"finished {finished}"
+                f"finished {finished}{adapted}"
             )
+            for line in record.adaptation:
+                click.echo(f"      adapted {line}")
 
     _run(_with_admin(options, work))
 
@@ -766,15 +833,31 @@ def history_command(**options: Any) -> None:
     help="The versioned directory the versions were applied from.",
 )
 @click.option("--schema-name", "-s", help="A bundled schema, e.g. cassandra/persistence.")
+@click.option(
+    "--schema-file",
+    "-f",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The full schema file setup-schema --schema-file ran, to check it too.",
+)
 @_connection_options(on_group=False)
-def verify_command(schema_dir: Path | None, schema_name: str | None, **options: Any) -> None:
+def verify_command(
+    schema_dir: Path | None,
+    schema_name: str | None,
+    schema_file: Path | None,
+    **options: Any,
+) -> None:
     """Check applied versions' files for changes.
 
-    Compares every file of every applied version with the checksum recorded when it was
-    applied; exit status 1 on drift.
+    Compares every file of every applied version (and, with --schema-file, the file of a
+    setup-schema --schema-file run) with the checksum recorded when it was applied; exit
+    status 1 on drift.
     """
-    schema_set = _schema_set(schema_dir, schema_name)
-    report = _run(_with_admin(options, lambda admin: verify_schema(admin, schema_set)))
+    schema_set = (
+        None
+        if schema_file is not None and schema_dir is None and not schema_name
+        else _schema_set(schema_dir, schema_name)
+    )
+    report = _run(_with_admin(options, lambda admin: verify_schema(admin, schema_set, schema_file)))
     _print_verify(report)
     if not report.ok:
         raise SchemaCommandFailed(
@@ -784,7 +867,7 @@ def verify_command(schema_dir: Path | None, schema_name: str | None, **options: 
 
 def _lint_files(
     schema_dir: Path | None, schema_name: str | None, files: tuple[Path, ...]
-) -> list[LintFinding]:
+) -> tuple[list[Statement], list[Statement]]:
     paths: list[tuple[Path, str]] = [(path, path.name) for path in files]
     if schema_dir is not None or schema_name:
         for entry in _schema_set(schema_dir, schema_name).versions:
@@ -800,7 +883,7 @@ def _lint_files(
         statements = split_statements(path.read_text(encoding="utf-8"), source=label)
         # The Astra rules are about CQL; .sql files get the allowed-verb rule only.
         (sql if path.suffix.lower() == ".sql" else cql).extend(statements)
-    return lint_statements(cql) + lint_statements(sql, astra_rules=False)
+    return cql, sql
 
 
 @schema_group.command("lint")
@@ -812,22 +895,52 @@ def _lint_files(
 )
 @click.option("--schema-name", "-s", help="A bundled schema, e.g. cassandra/persistence.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option(
+    "--astra",
+    "astra",
+    is_flag=True,
+    help="Say which findings --astra-compat resolves; fail only on those it cannot.",
+)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def lint_command(
-    schema_dir: Path | None, schema_name: str | None, strict: bool, files: tuple[Path, ...]
+    schema_dir: Path | None,
+    schema_name: str | None,
+    strict: bool,
+    astra: bool,
+    files: tuple[Path, ...],
 ) -> None:
     """Flag what Astra DB rejects or ignores.
 
     Offline. Errors: keyspace DDL, materialized views, UDF/UDA, triggers, non-SAI indexes,
     partial CLUSTERING ORDER, disallowed verbs; warnings: ignored table options, reused index
-    names. Exit status 1 on errors (--strict: on warnings too).
+    names. Exit status 1 on errors (--strict: on warnings too). With --astra, each finding
+    says whether the --astra-compat adaptation resolves it, and only the others count.
     """
-    findings = _lint_files(schema_dir, schema_name, files)
-    for finding in findings:
-        click.echo(finding.describe())
-    errors = sum(1 for f in findings if f.severity == "error")
-    warnings = len(findings) - errors
-    click.echo(f"{errors} error(s), {warnings} warning(s)")
+    cql, sql = _lint_files(schema_dir, schema_name, files)
+    verdicts: list[tuple[LintFinding, bool | None]] = []
+    if astra:
+        verdicts += lint_with_adaptation(cql)
+    else:
+        verdicts += [(finding, None) for finding in lint_statements(cql)]
+    verdicts += [(finding, None) for finding in lint_statements(sql, astra_rules=False)]
+    for finding, resolved in verdicts:
+        suffix = {
+            None: "",
+            True: " (resolved by --astra-compat)",
+            False: " (not resolved by --astra-compat)",
+        }[resolved]
+        click.echo(finding.describe() + suffix)
+    remaining = [f for f, resolved in verdicts if not resolved]
+    errors = sum(1 for f in remaining if f.severity == "error")
+    warnings = len(remaining) - errors
+    if astra:
+        fixed = len(verdicts) - len(remaining)
+        click.echo(
+            f"{errors} error(s), {warnings} warning(s) after the adaptation; "
+            f"--astra-compat resolves {fixed} finding(s)"
+        )
+    else:
+        click.echo(f"{errors} error(s), {warnings} warning(s)")
     if errors or (strict and warnings):
         raise SchemaCommandFailed(f"lint found {errors} error(s) and {warnings} warning(s)")
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from persistence_cassandra.schema.definitions import Definition
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -59,7 +60,8 @@ BOOKKEEPING_TABLES = VERSION_TABLES + MIGRATION_TABLES
 
 MigrationKind = Literal["setup", "update"]
 MigrationState = Literal["running", "applied"]
-StatementOutcome = Literal["executed", "already-present"]
+StatementOutcome = Literal["executed", "already-present", "skipped"]
+"""``skipped``: the Astra adaptation left nothing to run (an ALTER TABLE of ignored options)."""
 
 
 _last_now = datetime.min.replace(tzinfo=UTC)
@@ -113,6 +115,9 @@ class MigrationRecord:
     started_at: datetime
     finished_at: datetime | None
     run_by: str
+    adaptation: tuple[str, ...] = ()
+    """Set when the version was applied adapted for Astra DB: one line per rewritten
+    statement (the checksums above stay those of the original files)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +141,19 @@ class LockHolder:
     pid: int
     acquired_at: datetime
     renewed_at: datetime = field(compare=False)
+    expires_at: datetime | None = field(default=None, compare=False)
+    """When the lease runs out unless renewed; ``None`` when the lock has no lease (a
+    PostgreSQL advisory lock lasts as long as its session)."""
 
     def describe(self) -> str:
         since = self.acquired_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return f"{self.host} pid {self.pid} (run {self.holder_id}) since {since}"
+
+    def describe_lease(self) -> str:
+        if self.expires_at is None:
+            return "the lock is held until the holder's database session ends"
+        expires = self.expires_at.astimezone(UTC).strftime("%H:%M:%S UTC")
+        return f"its lease expires at {expires} unless the holder renews it"
 
 
 def new_lock_holder() -> LockHolder:
@@ -174,6 +188,11 @@ class SchemaAdmin(VersionReader, Protocol):
     """
 
     @property
+    def astra(self) -> bool:
+        """Whether the target is Astra DB (connected through a secure connect bundle)."""
+        ...
+
+    @property
     def target_description(self) -> str:
         """For messages: ``keyspace 'x' at host:port``, ``SQLite database /path``."""
         ...
@@ -190,6 +209,10 @@ class SchemaAdmin(VersionReader, Protocol):
         ...
 
     async def create_version_tables(self) -> None: ...
+
+    def bookkeeping_ddl(self, table: str) -> str:
+        """The statement that creates bookkeeping ``table`` (what a dry run lists)."""
+        ...
 
     async def write_version(self, version: str, min_compatible: str, history: HistoryEntry) -> None:
         """Overwrite ``schema_version`` and append to ``schema_update_history``."""
@@ -241,6 +264,11 @@ class SchemaAdmin(VersionReader, Protocol):
         """Whether ``obj`` exists in the catalog; ``None`` when this database cannot tell."""
         ...
 
+    async def existing_definition(self, obj: SchemaObject) -> Definition | None:
+        """How ``obj`` is defined in the catalog, comparable with :func:`.definitions.declared`;
+        ``None`` when it does not exist or this database cannot tell."""
+        ...
+
     async def drop_all_objects(self, keep: Collection[str]) -> list[str]:
         """Drop every table, view and type except the tables named in ``keep``; returns what
         was dropped (``--overwrite``)."""
@@ -253,6 +281,11 @@ class SchemaAdmin(VersionReader, Protocol):
 
     async def renew_lock(self, holder: LockHolder, ttl: float) -> bool:
         """Extend the lock; ``False`` when it is no longer ``holder``'s."""
+        ...
+
+    async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
+        """Replace ``dead``'s lock by ``holder``'s with a write conditional on ``dead`` still
+        holding it; ``False`` when somebody else changed the lock first."""
         ...
 
     async def release_lock(self, holder: LockHolder) -> None: ...

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from cassandra import OperationTimedOut, WriteTimeout
@@ -52,6 +52,7 @@ from persistence_cassandra.schema.cassandra_connection import (
     quote_name,
 )
 from persistence_cassandra.schema.command_hints import ASTRA_KEYSPACE_MESSAGE
+from persistence_cassandra.schema.definitions import Definition, index_class_name, normalize_type
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -77,7 +78,7 @@ _MIGRATION_TABLES_CQL = {
     "schema_migration": "CREATE TABLE IF NOT EXISTS {ks}.schema_migration (keyspace_name text, "
     "version text, kind text, state text, description text, manifest_md5 text, "
     "file_checksums text, statement_count int, started_at timestamp, finished_at timestamp, "
-    "run_by text, PRIMARY KEY ((keyspace_name), version))",
+    "run_by text, adaptation text, PRIMARY KEY ((keyspace_name), version))",
     "schema_migration_statement": "CREATE TABLE IF NOT EXISTS {ks}.schema_migration_statement "
     "(keyspace_name text, version text, statement_index int, file_name text, "
     "statement_checksum text, outcome text, applied_at timestamp, "
@@ -97,8 +98,8 @@ _INSERT_HISTORY = (
 )
 _UPSERT_MIGRATION = (
     "INSERT INTO {ks}.schema_migration (keyspace_name, version, kind, state, description, "
-    "manifest_md5, file_checksums, statement_count, started_at, finished_at, run_by) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "manifest_md5, file_checksums, statement_count, started_at, finished_at, run_by, adaptation) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _INSERT_STATEMENT = (
     "INSERT INTO {ks}.schema_migration_statement (keyspace_name, version, statement_index, "
@@ -214,6 +215,13 @@ class CassandraSchemaAdmin:
         )
         return {str(row["table_name"]) for row in rows}
 
+    def bookkeeping_ddl(self, table: str) -> str:
+        ddl = dict(
+            zip(("schema_version", "schema_update_history"), _VERSION_TABLES_CQL, strict=True)
+        )
+        ddl.update(_MIGRATION_TABLES_CQL)
+        return self._in_keyspace(ddl[table])
+
     async def create_version_tables(self) -> None:
         existing = await self.existing_tables()
         for statement, name in zip(
@@ -297,14 +305,26 @@ class CassandraSchemaAdmin:
         for name, statement in _MIGRATION_TABLES_CQL.items():
             if name not in existing:
                 await self._ddl(statement)
+        if "schema_migration" in existing and not await self._has_adaptation_column():
+            # Made by a version of the tool from before the Astra adaptation was recorded.
+            await self._ddl("ALTER TABLE {ks}.schema_migration ADD adaptation text")
+
+    async def _has_adaptation_column(self) -> bool:
+        rows = await self._rows(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
+            "AND table_name = 'schema_migration' AND column_name = 'adaptation'",
+            (self._keyspace,),
+        )
+        return bool(rows)
 
     async def read_migrations(self) -> list[MigrationRecord]:
         if "schema_migration" not in await self.existing_tables():
             return []
+        adaptation = ", adaptation" if await self._has_adaptation_column() else ""
         rows = await self._rows(
             "SELECT version, kind, state, description, manifest_md5, file_checksums, "
-            "statement_count, started_at, finished_at, run_by FROM {ks}.schema_migration "
-            "WHERE keyspace_name = %s",
+            f"statement_count, started_at, finished_at, run_by{adaptation} "
+            "FROM {ks}.schema_migration WHERE keyspace_name = %s",
             (self._keyspace,),
         )
         return [
@@ -319,6 +339,7 @@ class CassandraSchemaAdmin:
                 started_at=_utc(row["started_at"]),
                 finished_at=None if row["finished_at"] is None else _utc(row["finished_at"]),
                 run_by=row["run_by"] or "",
+                adaptation=tuple(json.loads(row.get("adaptation") or "[]")),
             )
             for row in rows
         ]
@@ -338,6 +359,7 @@ class CassandraSchemaAdmin:
                 record.started_at,
                 record.finished_at,
                 record.run_by,
+                json.dumps(list(record.adaptation)) if record.adaptation else None,
             ),
         )
 
@@ -455,6 +477,66 @@ class CassandraSchemaAdmin:
             return None
         return bool(rows)
 
+    async def existing_definition(self, obj: SchemaObject) -> Definition | None:
+        ks = self._keyspace
+        if obj.kind in ("table", "column"):
+            table = obj.name if obj.kind == "table" else obj.parent
+            rows = await self._rows(
+                "SELECT column_name, kind, position, clustering_order, type "
+                "FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
+                (ks, table),
+            )
+            if obj.kind == "column":
+                found = [r for r in rows if r["column_name"] == obj.name]
+                if not found:
+                    return None
+                column = ((obj.name, normalize_type(str(found[0]["type"]))),)
+                return Definition("column", obj.name, column)
+            return _table_definition(obj.name, rows) if rows else None
+        if obj.kind in ("type", "field"):
+            name = obj.name if obj.kind == "type" else obj.parent
+            rows = await self._rows(
+                "SELECT field_names, field_types FROM system_schema.types "
+                "WHERE keyspace_name = %s AND type_name = %s",
+                (ks, name),
+            )
+            if not rows:
+                return None
+            fields = tuple(
+                (str(n), normalize_type(str(t)))
+                for n, t in zip(
+                    rows[0]["field_names"] or [], rows[0]["field_types"] or [], strict=False
+                )
+            )
+            if obj.kind == "type":
+                return Definition("type", obj.name, fields)
+            match = tuple(f for f in fields if f[0] == obj.name)
+            return Definition("field", obj.name, match) if match else None
+        if obj.kind == "index":
+            rows = await self._rows(
+                "SELECT index_name, table_name, kind, options FROM system_schema.indexes "
+                "WHERE keyspace_name = %s",
+                (ks,),
+            )
+            found = [r for r in rows if r["index_name"] == obj.name]
+            if not found:
+                return None
+            options = dict(found[0]["options"] or {})
+            custom = str(found[0]["kind"]).upper() == "CUSTOM"
+            index_class = (
+                index_class_name(str(options.get("class_name", "")))
+                if custom
+                else "legacy_local_table"
+            )
+            target = str(options.get("target", "")).lower()
+            return Definition(
+                "index",
+                obj.name,
+                target=f"{found[0]['table_name']}({target})",
+                index_class=index_class,
+            )
+        return None
+
     async def drop_all_objects(self, keep: Collection[str]) -> list[str]:
         ks = self._keyspace
         dropped: list[str] = []
@@ -513,13 +595,39 @@ class CassandraSchemaAdmin:
         row = rows[0]
         if row.get("[applied]"):
             return None
+        # The lease is the row's TTL: read what is left of it for the waiting message.
+        lease = await self._rows(
+            "SELECT TTL(holder) AS remaining FROM {ks}.schema_migration_lock WHERE lock_name = %s",
+            (LOCK_NAME,),
+        )
+        remaining = lease[0]["remaining"] if lease else None
         return LockHolder(
             holder_id=str(row.get("holder") or "?"),
             host=str(row.get("host") or "?"),
             pid=int(row.get("pid") or 0),
             acquired_at=_utc(row.get("acquired_at") or now),
             renewed_at=_utc(row.get("renewed_at") or row.get("acquired_at") or now),
+            expires_at=None if remaining is None else utc_now() + timedelta(seconds=remaining),
         )
+
+    async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
+        # Conditional on the dead holder's id: of several runs taking over at once, one wins.
+        now = utc_now()
+        rows = await self._rows(
+            "UPDATE {ks}.schema_migration_lock USING TTL %s SET holder = %s, host = %s, pid = %s, "
+            "acquired_at = %s, renewed_at = %s WHERE lock_name = %s IF holder = %s",
+            (
+                max(1, int(ttl)),
+                holder.holder_id,
+                holder.host,
+                holder.pid,
+                now,
+                now,
+                LOCK_NAME,
+                dead.holder_id,
+            ),
+        )
+        return bool(rows and rows[0].get("[applied]"))
 
     async def renew_lock(self, holder: LockHolder, ttl: float) -> bool:
         # Every column is rewritten with the new TTL: the row lives while any cell does.
@@ -544,6 +652,22 @@ class CassandraSchemaAdmin:
             "DELETE FROM {ks}.schema_migration_lock WHERE lock_name = %s IF holder = %s",
             (LOCK_NAME, holder.holder_id),
         )
+
+
+def _table_definition(name: str, rows: list[dict[str, Any]]) -> Definition:
+    def position(row: dict[str, Any]) -> int:
+        return int(row["position"] if row["position"] is not None else -1)
+
+    def of_kind(kind: str) -> list[dict[str, Any]]:
+        return sorted((r for r in rows if r["kind"] == kind), key=position)
+
+    partition = tuple(str(r["column_name"]) for r in of_kind("partition_key"))
+    clustering = tuple(
+        f"{r['column_name']} {str(r['clustering_order'] or 'asc').lower()}"
+        for r in of_kind("clustering")
+    )
+    columns = tuple((str(r["column_name"]), normalize_type(str(r["type"]))) for r in rows)
+    return Definition("table", name, columns, partition, clustering)
 
 
 class CassandraKeyspaceAdmin:

@@ -29,6 +29,7 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
+from persistence_cassandra.schema.definitions import Definition
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -112,6 +113,7 @@ class PostgresSchemaAdmin:
     (its tables live in the connection's current schema, normally ``public``)."""
 
     backend = "postgres"
+    astra = False
 
     def __init__(
         self, connection: psycopg.AsyncConnection[Any], *, db_name: str, where: str
@@ -182,6 +184,9 @@ class PostgresSchemaAdmin:
         ]
         writes += [(statement, None) for statement in ddl]
         await self._transaction(writes)
+
+    def bookkeeping_ddl(self, table: str) -> str:
+        return sql.bookkeeping_ddl(_TYPES, table)
 
     async def create_version_tables(self) -> None:
         await self._create_tables(sql.version_tables_ddl(_TYPES))
@@ -378,6 +383,17 @@ class PostgresSchemaAdmin:
         params = (now, None, sql.lock_name(self._db), holder.holder_id)
         await self._transaction([(sql.RENEW_LOCK, params)])
         return True
+
+    async def existing_definition(self, obj: SchemaObject) -> Definition | None:
+        # information_schema spells types its own way (character varying, timestamp without
+        # time zone): no comparison with the declared text yet, so a hand-off on PostgreSQL
+        # runs the statement as before.
+        return None
+
+    async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
+        # The advisory lock belongs to the dead process's session, which the server ends;
+        # until it does, nobody can take the lock over.
+        return await self.try_lock(holder, ttl) is None
 
     async def release_lock(self, holder: LockHolder) -> None:
         await self._transaction([(sql.DELETE_LOCK, (sql.lock_name(self._db), holder.holder_id))])

@@ -29,6 +29,7 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
+from persistence_cassandra.schema.definitions import Definition, normalize_type
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -55,6 +56,7 @@ class SqliteSchemaAdmin:
     """A :class:`~persistence_cassandra.schema.admin.SchemaAdmin` over one SQLite file."""
 
     backend = "sqlite"
+    astra = False
 
     def __init__(
         self,
@@ -141,6 +143,9 @@ class SqliteSchemaAdmin:
             ).fetchall()
         )
         return {str(row[0]) for row in rows}
+
+    def bookkeeping_ddl(self, table: str) -> str:
+        return sql.bookkeeping_ddl(_TYPES, table)
 
     async def create_version_tables(self) -> None:
         await self._run(_in_transaction, list(sql.version_tables_ddl(_TYPES)))
@@ -235,6 +240,21 @@ class SqliteSchemaAdmin:
         row = await self._run(lambda conn: conn.execute(query, params).fetchone())
         return row is not None
 
+    async def existing_definition(self, obj: SchemaObject) -> Definition | None:
+        table = obj.name if obj.kind == "table" else obj.parent
+        if obj.kind not in ("table", "column") or table is None:
+            return None
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT name, type FROM pragma_table_info(?)", (table,)
+            ).fetchall()
+        )
+        columns = tuple((str(name).lower(), normalize_type(str(kind))) for name, kind in rows)
+        if obj.kind == "column":
+            found = tuple(c for c in columns if c[0] == obj.name.lower())
+            return Definition("column", obj.name, found) if found else None
+        return Definition("table", obj.name, columns) if columns else None
+
     async def drop_all_objects(self, keep: Collection[str]) -> list[str]:
         return await self._run(_drop_all, set(keep))
 
@@ -252,6 +272,20 @@ class SqliteSchemaAdmin:
         )
         changed = await self._run(_write_count, sql.RENEW_LOCK, params)
         return changed == 1
+
+    async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
+        now = utc_now()
+        params = (
+            holder.holder_id,
+            holder.host,
+            holder.pid,
+            _stamp(now),
+            _stamp(now),
+            _stamp(now + timedelta(seconds=ttl)),
+            lock_name_for(),
+            dead.holder_id,
+        )
+        return await self._run(_write_count, sql.TAKE_OVER_LOCK, params) == 1
 
     async def release_lock(self, holder: LockHolder) -> None:
         await self._run(_write_count, sql.DELETE_LOCK, (lock_name_for(), holder.holder_id))

@@ -4,6 +4,7 @@ startup check :func:`check_schema_version` that backends call when a store is op
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from persistence_cassandra.errors import SchemaToolError, SchemaVersionMismatch
@@ -55,6 +56,10 @@ class VerifyReport:
     """Versions at or below the stored one that this tool has no checksums for (applied by
     another tool, e.g. temporal-cassandra-tool): nothing to compare."""
     drift: tuple[FileDrift, ...]
+    setup_checked: tuple[str, ...] = ()
+    """``VERSION (FILE)`` of each ``setup-schema --schema-file`` run whose file was compared."""
+    setup_unchecked: tuple[str, ...] = ()
+    """``VERSION (FILE)`` of setup runs from a file that was not given to compare with."""
 
     @property
     def ok(self) -> bool:
@@ -79,6 +84,8 @@ class SchemaStatus:
     pending: tuple[str, ...]
     incomplete: tuple[IncompleteVersion, ...]
     verify: VerifyReport | None
+    adapted: tuple[tuple[str, int], ...] = ()
+    """(version, statements rewritten) of each version applied adapted for Astra DB."""
 
 
 async def schema_history(admin: SchemaAdmin) -> list[HistoryEntry]:
@@ -129,6 +136,11 @@ async def schema_status(admin: SchemaAdmin, schema_set: SchemaSet | None = None)
         pending=pending,
         incomplete=tuple(await _incomplete(admin, records)),
         verify=verify,
+        adapted=tuple(
+            (r.version, len(r.adaptation))
+            for r in sorted(records, key=lambda r: parse_version(r.version))
+            if r.adaptation
+        ),
     )
 
 
@@ -156,13 +168,43 @@ async def _statement_detail(
     return "statements changed: " + ", ".join(f"#{i}" for i in changed) + " of the file"
 
 
-async def verify_schema(admin: SchemaAdmin, schema_set: SchemaSet) -> VerifyReport:
-    """Compare every applied version's recorded checksums with the files of ``schema_set``."""
-    records = [
-        r for r in await admin.read_migrations() if r.state == "applied" and r.kind == "update"
-    ]
+def _setup_file_drift(record: MigrationRecord, schema_file: Path) -> FileDrift | None:
+    recorded = record.file_checksums.get(schema_file.name)
+    if recorded is None:
+        named = ", ".join(record.file_checksums)
+        return FileDrift(
+            record.version, schema_file.name, "missing", f"the setup ran {named}, not this file"
+        )
+    if file_sha256(schema_file.read_bytes()) != recorded:
+        return FileDrift(
+            record.version, schema_file.name, "changed", "differs from when setup-schema ran it"
+        )
+    return None
+
+
+async def verify_schema(
+    admin: SchemaAdmin, schema_set: SchemaSet | None, schema_file: Path | None = None
+) -> VerifyReport:
+    """Compare every applied version's recorded checksums with the files of ``schema_set``,
+    and a ``setup-schema --schema-file`` run's with ``schema_file``."""
+    migrations = [r for r in await admin.read_migrations() if r.state == "applied"]
+    records = [r for r in migrations if r.kind == "update"]
+    setups = [r for r in migrations if r.kind == "setup" and r.file_checksums]
     drift: list[FileDrift] = []
     checked: list[str] = []
+    setup_checked: list[str] = []
+    setup_unchecked: list[str] = []
+    for setup in setups:
+        label = f"{setup.version} ({', '.join(setup.file_checksums)})"
+        if schema_file is None:
+            setup_unchecked.append(label)
+            continue
+        found = _setup_file_drift(setup, schema_file)
+        if found is not None:
+            drift.append(found)
+        setup_checked.append(label)
+    if schema_set is None:
+        return VerifyReport((), (), tuple(drift), tuple(setup_checked), tuple(setup_unchecked))
     for record in sorted(records, key=lambda r: parse_version(r.version)):
         entry = schema_set.get(parse_version(record.version))
         checked.append(record.version)
@@ -189,15 +231,21 @@ async def verify_schema(admin: SchemaAdmin, schema_set: SchemaSet) -> VerifyRepo
                 )
     stored = await admin.read_version()
     recorded = {parse_version(r.version) for r in records}
+    # Versions up to a full-schema setup came from its file, not from another tool.
+    set_up = max((parse_version(r.version) for r in setups), default=None)
     unrecorded: tuple[str, ...] = ()
     if stored is not None:
         current = parse_version(stored.curr_version)
         unrecorded = tuple(
             e.version.text
             for e in schema_set.versions
-            if e.version <= current and e.version not in recorded
+            if e.version <= current
+            and e.version not in recorded
+            and (set_up is None or e.version > set_up)
         )
-    return VerifyReport(tuple(checked), unrecorded, tuple(drift))
+    return VerifyReport(
+        tuple(checked), unrecorded, tuple(drift), tuple(setup_checked), tuple(setup_unchecked)
+    )
 
 
 async def check_schema_version(

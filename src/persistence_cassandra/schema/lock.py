@@ -2,7 +2,9 @@
 
 The lock is a lease. The holder renews it every ``ttl / 3`` seconds from a background task;
 a run that crashes stops renewing and its lease expires ``ttl`` seconds after the last renewal,
-so a dead run never blocks the next one for long. A run that cannot renew (it stalled longer
+so a dead run never blocks the next one for long; a holder recorded on this host whose process
+no longer exists is known dead at once, and its lock is taken over with a write conditional on
+its lease (of several runs doing so, one wins). A run that cannot renew (it stalled longer
 than the lease, or the database was unreachable) learns it has *lost* the lock and stops before
 its next statement, since another run may already be migrating.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC
@@ -34,6 +38,26 @@ class LockSettings:
     @property
     def heartbeat_interval(self) -> float:
         return self.ttl / 3
+
+
+def _pid_exists(pid: int) -> bool:
+    if pid <= 0:
+        return True  # unknown: never presume a holder dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def holder_is_dead(holder: LockHolder) -> bool:
+    """Whether ``holder`` is a process of this host that no longer exists. A holder on
+    another host can only be waited for: its pid means nothing here."""
+    if holder.host != socket.gethostname() or holder.pid == os.getpid():
+        return False
+    return not _pid_exists(holder.pid)
 
 
 class MigrationLock:
@@ -60,6 +84,14 @@ class MigrationLock:
             current = await self._admin.try_lock(self.holder, settings.ttl)
             if current is None or current.holder_id == self.holder.holder_id:
                 break
+            if holder_is_dead(current):
+                self._listener.note(
+                    f"the migration lock is held by {current.describe()}, a process of this "
+                    "host that no longer exists; taking the lock over"
+                )
+                if await self._admin.take_over_lock(current, self.holder, settings.ttl):
+                    break
+                continue  # somebody else changed the lock first: look again
             waited = time.monotonic() - started
             if waited >= settings.wait_timeout:
                 raise SchemaToolError(self._busy_message(current, waited))
@@ -73,8 +105,8 @@ class MigrationLock:
         renewed = current.renewed_at.astimezone(UTC).strftime("%H:%M:%S UTC")
         return (
             f"{self._admin.target_description} is being migrated by {current.describe()} "
-            f"(last heartbeat {renewed}); gave up after waiting {waited:.0f}s. If that run "
-            f"crashed, its lock expires {self._settings.ttl:.0f}s after its last heartbeat"
+            f"(last heartbeat {renewed}; {current.describe_lease()}); gave up after waiting "
+            f"{waited:.0f}s"
         )
 
     async def _renew_forever(self) -> None:

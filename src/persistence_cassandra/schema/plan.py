@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from persistence_cassandra.errors import SchemaToolError
 from persistence_cassandra.schema.statements import Statement, check_allowed_verbs, split_statements
@@ -19,6 +20,9 @@ from persistence_cassandra.schema.versions import (
     parse_version,
     plan_versions,
 )
+
+if TYPE_CHECKING:
+    from persistence_cassandra.schema.astra_compat import Adaptation
 
 __all__ = [
     "PlannedStatement",
@@ -41,6 +45,14 @@ class PlannedStatement:
     """0-based position within its version, across the version's files in manifest order."""
     file_name: str
     statement: Statement
+    """As written in the file: what is checksummed and recorded."""
+    adaptation: Adaptation | None = None
+    """Set when ``--astra-compat`` rewrote the statement (see :mod:`.astra_compat`)."""
+
+    @property
+    def runs(self) -> Statement | None:
+        """What is sent to the database; ``None`` when the adaptation left nothing to run."""
+        return self.statement if self.adaptation is None else self.adaptation.statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,16 @@ class VersionStep:
     manifest_md5: str
     file_checksums: dict[str, str]
     statements: tuple[PlannedStatement, ...]
+
+    @property
+    def adaptations(self) -> tuple[str, ...]:
+        """One line per adapted statement: which it is and what was rewritten."""
+        return tuple(
+            f"statement {p.index + 1} ({p.statement.source} line {p.statement.line}): "
+            f"{p.adaptation.describe()}"
+            for p in self.statements
+            if p.adaptation is not None and p.adaptation.changed
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,20 @@ before it is re-run. Files of a partially applied version may change only after 
 applied statement (that is how a broken statement gets fixed); an applied statement whose text
 changed stops the run.
 
-Everything that writes runs under the migration lock (:mod:`.lock`); a dry run reads only.
+Everything that writes runs under the migration lock (:mod:`.lock`); a dry run reads only:
+it runs this same code over a :class:`~.dry_run.DryRunAdmin`, which records the writes.
+
+On Astra DB (or with ``astra_compat``) the plan is adapted first (:mod:`.astra_compat`) and
+refused before anything runs if a statement has no Astra equivalent. A statement whose object
+already exists (a keyspace set up from a full schema file, then run over the versioned
+directory) is compared with the catalog's definition (:mod:`.definitions`): the same one is
+recorded as applied without running, another is an error naming both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from persistence_cassandra.errors import SchemaToolError
@@ -28,7 +36,10 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
+from persistence_cassandra.schema.astra_compat import adapt_plan, check_plan_for_astra
 from persistence_cassandra.schema.command_hints import suggest_command
+from persistence_cassandra.schema.definitions import declared, same_definition
+from persistence_cassandra.schema.dry_run import DryRunAction, DryRunAdmin
 from persistence_cassandra.schema.effects import Effect, describe_effect
 from persistence_cassandra.schema.lock import LockSettings, MigrationLock
 from persistence_cassandra.schema.plan import (
@@ -39,6 +50,7 @@ from persistence_cassandra.schema.plan import (
     load_file_step,
 )
 from persistence_cassandra.schema.progress import MigrationListener
+from persistence_cassandra.schema.statements import Statement
 from persistence_cassandra.schema.versions import SchemaSet, parse_version
 
 __all__ = ["RunResult", "ensure_schema", "setup_schema", "update_schema"]
@@ -56,11 +68,43 @@ class RunResult:
     executed: int = 0
     """Statements this run executed."""
     already_present: int = 0
-    """Statements found already applied in the catalog (a crashed run's last one)."""
+    """Statements found already applied in the catalog (a crashed run's last one, or an
+    object a full-schema setup made with the same definition)."""
+    script: tuple[DryRunAction, ...] = field(default=())
+    """A dry run's list of everything the real run would do, in order."""
 
     @property
     def changed(self) -> bool:
         return bool(self.applied_versions)
+
+
+_Run = Callable[[SchemaAdmin], Awaitable[RunResult]]
+
+
+def _astra_plan(admin: SchemaAdmin, plan: UpdatePlan, astra_compat: bool | None) -> UpdatePlan:
+    """The plan as it runs on ``admin``: adapted for Astra DB when asked (the default on
+    Astra), and refused when Astra would reject a statement of it."""
+    adapt = admin.astra if astra_compat is None else astra_compat
+    if adapt:
+        if admin.backend != "cassandra":
+            raise SchemaToolError("--astra-compat applies to Cassandra and Astra DB only")
+        plan = adapt_plan(plan)
+    if adapt or admin.astra:
+        check_plan_for_astra(plan, adapted=adapt)
+    return plan
+
+
+async def _dry_run(admin: SchemaAdmin, run: _Run) -> RunResult:
+    recorder = DryRunAdmin(admin)
+    result = await run(recorder)
+    # Nothing was applied: the result says what is there now, the script what would happen.
+    return RunResult(
+        result.plan,
+        True,
+        result.start_version,
+        result.start_version,
+        script=tuple(recorder.actions),
+    )
 
 
 @dataclass(slots=True)
@@ -88,21 +132,37 @@ async def update_schema(
     dry_run: bool = False,
     lock: LockSettings | None = None,
     listener: MigrationListener | None = None,
+    astra_compat: bool | None = None,
 ) -> RunResult:
     """Apply the versions of ``schema_set`` newer than the stored one, up to ``target``
-    (default: the latest). A dry run validates and reports the plan and changes nothing."""
+    (default: the latest). A dry run validates the plan, lists everything the real run would
+    do (:attr:`RunResult.script`) and changes nothing. ``astra_compat`` (default: whether the
+    target is Astra DB) adapts the statements for Astra (:mod:`.astra_compat`)."""
     listener = listener or MigrationListener()
     target_version = schema_set.resolve_target(target)
     stored = await _stored_version(admin)
-    plan = build_update_plan(schema_set, stored.curr_version, target_version)
-    if dry_run or not plan.steps:
-        listener.plan_ready(plan, dry_run=dry_run)
-        return RunResult(plan, dry_run, stored.curr_version, stored.curr_version)
+    plan = _astra_plan(
+        admin, build_update_plan(schema_set, stored.curr_version, target_version), astra_compat
+    )
+    if dry_run:
+        listener.plan_ready(plan, dry_run=True)
+
+        async def real_run(recorder: SchemaAdmin) -> RunResult:
+            return await update_schema(
+                recorder, schema_set, target=target, lock=lock, astra_compat=astra_compat
+            )
+
+        return await _dry_run(admin, real_run)
+    if not plan.steps:
+        listener.plan_ready(plan, dry_run=False)
+        return RunResult(plan, False, stored.curr_version, stored.curr_version)
     await admin.create_migration_tables()
     async with MigrationLock(admin, lock, listener) as held:
         # Another run may have applied part or all of the plan while this one waited.
         stored = await _stored_version(admin)
-        plan = build_update_plan(schema_set, stored.curr_version, target_version)
+        plan = _astra_plan(
+            admin, build_update_plan(schema_set, stored.curr_version, target_version), astra_compat
+        )
         listener.plan_ready(plan, dry_run=False)
         records = {parse_version(r.version): r for r in await admin.read_migrations()}
         previous = stored.curr_version
@@ -141,6 +201,7 @@ async def setup_schema(
     dry_run: bool = False,
     lock: LockSettings | None = None,
     listener: MigrationListener | None = None,
+    astra_compat: bool | None = None,
 ) -> RunResult:
     """Create the version tables and record ``version`` (Temporal's ``setup-schema``).
 
@@ -158,16 +219,33 @@ async def setup_schema(
         raise SchemaToolError("--version is required (for example -v 0.0) unless versioning is off")
     initial = parse_version(version if version is not None else "0")
     step = load_file_step(schema_file, initial) if schema_file is not None else None
-    plan = UpdatePlan(current=None, target=initial, steps=(step,) if step else ())
+    plan = _astra_plan(
+        admin, UpdatePlan(current=None, target=initial, steps=(step,) if step else ()), astra_compat
+    )
+    step = plan.steps[0] if plan.steps else None
     if dry_run:
         listener.plan_ready(plan, dry_run=True)
-        return RunResult(plan, True, None, None)
+
+        async def real_run(recorder: SchemaAdmin) -> RunResult:
+            return await setup_schema(
+                recorder,
+                version=version,
+                schema_file=schema_file,
+                overwrite=overwrite,
+                disable_versioning=disable_versioning,
+                lock=lock,
+                astra_compat=astra_compat,
+            )
+
+        return await _dry_run(admin, real_run)
     if disable_versioning:
         assert step is not None
         listener.plan_ready(plan, dry_run=False)
         if overwrite:
             await admin.drop_all_objects(keep=())
         for planned in step.statements:
+            if planned.runs is None:
+                continue  # the Astra adaptation left nothing to run
             await _execute(
                 admin,
                 step,
@@ -272,6 +350,29 @@ async def _effect_in_place(admin: SchemaAdmin, effect: Effect) -> bool:
     return True
 
 
+async def _defined_already(
+    admin: SchemaAdmin, step: VersionStep, planned: PlannedStatement, effect: Effect
+) -> bool:
+    """Whether every object the statement creates exists with the definition it declares (a
+    hand-off from a full-schema setup); an object defined otherwise stops the run."""
+    runs = planned.runs
+    assert runs is not None
+    for obj in effect.objects:
+        existing = await admin.existing_definition(obj)
+        wanted = declared(runs, obj, sql=admin.backend != "cassandra")
+        if existing is None or wanted is None:
+            return False  # absent, or the catalog cannot tell: the statement runs
+        if not same_definition(wanted, existing):
+            raise SchemaToolError(
+                f"v{step.version.text} statement {planned.index + 1} "
+                f"({runs.source} line {runs.line}) creates {obj.describe()}, which already "
+                f"exists with another definition: it is {existing.describe()} in the catalog, "
+                f"the statement declares {wanted.describe()}. Nothing of this statement was "
+                "run; reconcile the two by hand"
+            )
+    return True
+
+
 async def _execute(
     admin: SchemaAdmin,
     step: VersionStep,
@@ -283,8 +384,10 @@ async def _execute(
     applied_before: int,
     listener: MigrationListener,
 ) -> None:
+    runs: Statement | None = planned.runs
+    assert runs is not None
     try:
-        warnings = await admin.execute(planned.statement, record, transactional=transactional)
+        warnings = await admin.execute(runs, record, transactional=transactional)
     except SchemaToolError as exc:
         statement = planned.statement
         recorded = (
@@ -321,6 +424,7 @@ async def _apply_step(
     _check_applied_prefix(step, done)
     tally = _StepTally(resumed=existing is not None)
     started = existing.started_at if existing is not None else utc_now()
+    adaptation = step.adaptations
     running = MigrationRecord(
         version=version,
         kind=kind,
@@ -332,6 +436,7 @@ async def _apply_step(
         started_at=started,
         finished_at=None,
         run_by=held.holder.holder_id,
+        adaptation=adaptation,
     )
     held.check()
     await admin.write_migration(running)
@@ -346,14 +451,19 @@ async def _apply_step(
             "executed",
             utc_now(),
         )
-        effect = describe_effect(planned.statement)
+        runs = planned.runs
+        if runs is None:
+            # The Astra adaptation removed everything (options Astra ignores): record it.
+            await admin.record_statement(replace(record, outcome="skipped"))
+            listener.statement_applied(step, planned, "skipped")
+            continue
+        effect = describe_effect(runs)
         # Only the first unrecorded statement of a resumed version can have been applied
         # without its record (the previous run died in between); later ones never ran.
-        if (
-            existing is not None
-            and planned.index == len(done)
-            and effect is not None
-            and await _effect_in_place(admin, effect)
+        resumed_here = existing is not None and planned.index == len(done)
+        if effect is not None and (
+            (resumed_here and await _effect_in_place(admin, effect))
+            or (effect.present_after and await _defined_already(admin, step, planned, effect))
         ):
             await admin.record_statement(replace(record, outcome="already-present"))
             tally.already_present += 1

@@ -26,6 +26,7 @@ from persistence_cassandra.schema.admin import (
 
 __all__ = [
     "SqlTypes",
+    "bookkeeping_ddl",
     "history_from_row",
     "history_row",
     "lock_holder_from_row",
@@ -85,6 +86,19 @@ def migration_tables_ddl(types: SqlTypes) -> tuple[str, ...]:
         f"expires_at {types.timestamp})",
     )
 
+
+def bookkeeping_ddl(types: SqlTypes, table: str) -> str:
+    """The ``CREATE TABLE`` of one bookkeeping table (what a dry run lists)."""
+    for statement in version_tables_ddl(types) + migration_tables_ddl(types):
+        if statement.split("(")[0].split()[-1] == table:
+            return statement
+    raise KeyError(table)
+
+
+TAKE_OVER_LOCK = (
+    "UPDATE schema_migration_lock SET holder = ?, host = ?, pid = ?, acquired_at = ?, "
+    "renewed_at = ?, expires_at = ? WHERE lock_name = ? AND holder = ?"
+)
 
 SELECT_VERSION = (
     "SELECT db_name, curr_version, min_compatible_version, creation_time FROM schema_version "
@@ -244,4 +258,5 @@ def lock_holder_from_row(row: Sequence[Any]) -> LockHolder:
         pid=int(row[2] or 0),
         acquired_at=to_datetime(row[3]),
         renewed_at=to_datetime(row[4] if row[4] is not None else row[3]),
+        expires_at=None if len(row) < 6 or row[5] is None else to_datetime(row[5]),
     )
