@@ -1,11 +1,12 @@
 """The SQL backends' statements, as plans a raw driver runs: shared by the SQLite and
 PostgreSQL baselines.
 
-The text is the SQL layer's (``backends/sql``), built with the same dialect helpers
-(``upsert``, ``insert_if_absent``, row-lock suffixes, placeholder style) from the same column
-lists where the SQL layer exports them. Where it builds a statement inline or keeps it private
-(the shard fence, the mutable-state read, history and task reads), the text is repeated here;
-``tests/bench/test_statement_parity.py`` traces both on SQLite and fails if they ever differ.
+The text is the SQL layer's own: every statement comes from
+:func:`~persistence_cassandra.backends.sql.statements.sql_statements`, which the stores use
+too, and the bound values from the same builders (``current_values``, ``execution_values``,
+``history_task_rows``). Only the first-page history read is spelled here (the store builds its
+paging variants inline); ``tests/bench/test_statement_parity.py`` traces both sides on SQLite
+and fails if they ever differ.
 
 A write is a *plan*: the steps of one transaction in the order the SQL layer runs them —
 locking reads checked together (:class:`Lookups`), a statement whose row count matters
@@ -22,22 +23,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from persistence_cassandra.backends.sql.dialect import SqlDialect
+from persistence_cassandra.backends.sql.execution_tasks import history_task_rows
 from persistence_cassandra.backends.sql.execution_writes import (
+    current_values,
+    execution_values,
+    run_params,
+)
+from persistence_cassandra.backends.sql.statements import (
     ACTIVITIES,
     CANCELS,
     CHILDREN,
-    COLLECTIONS,
-    CURRENT_COLUMNS,
-    RUN_KEY,
+    MUTABLE_STATE_PARTS,
+    MUTABLE_STATE_QUERY,
     SIGNALS,
     TIMERS,
     CollectionTable,
+    sql_statements,
 )
 from persistence_cassandra.bench.baseline import RawFailure
 from persistence_cassandra.records import (
     CreateWorkflowExecutionRequest,
     CreateWorkflowMode,
-    CurrentExecution,
     DataBlob,
     ExecutionKey,
     GetHistoryTasksRequest,
@@ -54,28 +60,6 @@ from persistence_cassandra.records import (
 __all__ = ["Execute", "Lookups", "Plan", "RawSql", "Row", "Writes"]
 
 Row = tuple[Any, ...]
-
-RUN_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?"
-WORKFLOW_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ?"
-EXECUTION_VALUES = (
-    "next_event_id",
-    "db_record_version",
-    "data",
-    "data_encoding",
-    "state",
-    "state_encoding",
-    "checksum",
-    "checksum_encoding",
-)
-IMMEDIATE_RANGE = "shard_id = ? AND category_id = ? AND task_id >= ? AND task_id < ?"
-SCHEDULED_RANGE = (
-    "shard_id = ? AND category_id = ? "
-    "AND (visibility_timestamp, task_id) >= (?, ?) AND (visibility_timestamp, task_id) < (?, ?)"
-)
-QUEUE_WHERE = "namespace_id = ? AND name = ? AND task_type = ?"
-TASKS_WHERE = "namespace_id = ? AND task_queue_name = ? AND task_type = ?"
-SIGNALS_REQUESTED_KIND = 6
-BUFFERED_EVENTS_KIND = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,63 +89,6 @@ class Writes:
 Plan = list[Lookups | Execute | Writes]
 
 
-def _mutable_state_query() -> str:
-    """One read of a run and all its collections (the SQL layer's, repeated)."""
-    parts = [
-        "SELECT 0, NULL, NULL, data, data_encoding, next_event_id, db_record_version, "
-        "state, state_encoding, checksum, checksum_encoding "
-        f"FROM executions WHERE {RUN_WHERE}"
-    ]
-    for c in COLLECTIONS:
-        int_key, text_key = (c.key_column, "NULL") if c.int_key else ("NULL", c.key_column)
-        parts.append(
-            f"SELECT {c.kind}, {int_key}, {text_key}, data, data_encoding, "
-            "NULL, NULL, NULL, NULL, NULL, NULL "
-            f"FROM {c.table} WHERE {RUN_WHERE}"
-        )
-    parts.append(
-        f"SELECT {SIGNALS_REQUESTED_KIND}, NULL, signal_id, NULL, NULL, "
-        "NULL, NULL, NULL, NULL, NULL, NULL "
-        f"FROM signals_requested_sets WHERE {RUN_WHERE}"
-    )
-    parts.append(
-        f"SELECT {BUFFERED_EVENTS_KIND}, id, NULL, data, data_encoding, "
-        "NULL, NULL, NULL, NULL, NULL, NULL "
-        f"FROM buffered_events WHERE {RUN_WHERE}"
-    )
-    return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
-
-
-def _run_params(shard_id: int, key: ExecutionKey) -> tuple[Any, ...]:
-    return (shard_id, key.namespace_id, key.workflow_id, key.run_id)
-
-
-def _current_values(record: CurrentExecution) -> tuple[Any, ...]:
-    start = None if record.start_time is None else to_epoch_ms(record.start_time)
-    return (
-        record.run_id,
-        record.create_request_id,
-        int(record.state),
-        record.status,
-        record.last_write_version,
-        start,
-    )
-
-
-def _execution_values(state: WorkflowSnapshot | WorkflowMutation) -> tuple[Any, ...]:
-    checksum = state.checksum
-    return (
-        state.next_event_id,
-        state.db_record_version,
-        state.execution_info.data,
-        state.execution_info.encoding,
-        state.execution_state.data,
-        state.execution_state.encoding,
-        None if checksum is None else checksum.data,
-        None if checksum is None else checksum.encoding,
-    )
-
-
 def _unsupported(what: str) -> NotImplementedError:
     return NotImplementedError(f"the raw SQL baseline does not send {what}")
 
@@ -171,130 +98,44 @@ class RawSql:
 
     def __init__(self, dialect: SqlDialect) -> None:
         sql = dialect.sql
-        shared, exclusive = dialect.lock_shared, dialect.lock_exclusive
-        self.fence = sql(f"SELECT range_id FROM shards WHERE shard_id = ?{shared}")
-        self.lock_shard = sql(f"SELECT range_id FROM shards WHERE shard_id = ?{exclusive}")
-        self.update_shard = sql(
-            "UPDATE shards SET range_id = ?, data = ?, data_encoding = ? WHERE shard_id = ?"
-        )
-        self.lock_current = sql(
-            f"SELECT {', '.join(CURRENT_COLUMNS)} FROM current_executions "
-            f"WHERE {WORKFLOW_WHERE}{exclusive}"
-        )
-        self.insert_current = sql(
-            dialect.insert_if_absent(
-                "current_executions",
-                ("shard_id", "namespace_id", "workflow_id", *CURRENT_COLUMNS),
-            )
-        )
-        self.update_current = sql(
-            "UPDATE current_executions SET "
-            + ", ".join(f"{c} = ?" for c in CURRENT_COLUMNS)
-            + f" WHERE {WORKFLOW_WHERE}"
-        )
-        self.lock_execution = sql(
-            f"SELECT db_record_version, next_event_id FROM executions WHERE {RUN_WHERE}{exclusive}"
-        )
-        self.insert_execution = sql(
-            dialect.insert_if_absent("executions", (*RUN_KEY, *EXECUTION_VALUES))
-        )
-        self.update_execution = sql(
-            "UPDATE executions SET "
-            + ", ".join(f"{c} = ?" for c in EXECUTION_VALUES)
-            + f" WHERE {RUN_WHERE}"
-        )
-        self.upsert_entry = {
-            c.table: sql(
-                dialect.upsert(c.table, (*RUN_KEY, c.key_column), ("data", "data_encoding"))
-            )
-            for c in COLLECTIONS
-        }
-        self.delete_entry = {
-            c.table: sql(f"DELETE FROM {c.table} WHERE {RUN_WHERE} AND {c.key_column} = ?")
-            for c in COLLECTIONS
-        }
-        self.upsert_signal_requested = sql(
-            dialect.upsert("signals_requested_sets", (*RUN_KEY, "signal_id"), ())
-        )
-        self.delete_signal_requested = sql(
-            f"DELETE FROM signals_requested_sets WHERE {RUN_WHERE} AND signal_id = ?"
-        )
-        self.mutable_state = sql(_mutable_state_query())
-        self.mutable_state_parts = 3 + len(COLLECTIONS)
-        self.upsert_immediate = sql(
-            dialect.upsert(
-                "history_immediate_tasks",
-                ("shard_id", "category_id", "task_id"),
-                ("data", "data_encoding"),
-            )
-        )
-        self.upsert_scheduled = sql(
-            dialect.upsert(
-                "history_scheduled_tasks",
-                ("shard_id", "category_id", "visibility_timestamp", "task_id"),
-                ("data", "data_encoding"),
-            )
-        )
-        self.get_immediate = sql(
-            "SELECT task_id, data, data_encoding "
-            f"FROM history_immediate_tasks WHERE {IMMEDIATE_RANGE} ORDER BY task_id LIMIT ?"
-        )
-        self.get_scheduled = sql(
-            "SELECT visibility_timestamp, task_id, data, data_encoding "
-            f"FROM history_scheduled_tasks WHERE {SCHEDULED_RANGE} "
-            "ORDER BY visibility_timestamp, task_id LIMIT ?"
-        )
-        self.complete_immediate = sql(
-            "DELETE FROM history_immediate_tasks "
-            "WHERE shard_id = ? AND category_id = ? AND task_id = ?"
-        )
-        self.complete_scheduled = sql(
-            "DELETE FROM history_scheduled_tasks WHERE shard_id = ? AND category_id = ? "
-            "AND visibility_timestamp = ? AND task_id = ?"
-        )
-        self.range_complete_immediate = sql(
-            f"DELETE FROM history_immediate_tasks WHERE {IMMEDIATE_RANGE}"
-        )
-        self.range_complete_scheduled = sql(
-            f"DELETE FROM history_scheduled_tasks WHERE {SCHEDULED_RANGE}"
-        )
-        self.upsert_node = sql(
-            dialect.upsert(
-                "history_node",
-                ("shard_id", "tree_id", "branch_id", "node_id", "txn_id"),
-                ("prev_txn_id", "data", "data_encoding"),
-            )
-        )
-        self.upsert_tree = sql(
-            dialect.upsert(
-                "history_tree", ("shard_id", "tree_id", "branch_id"), ("data", "data_encoding")
-            )
-        )
+        statements = sql_statements(dialect)
+        self.fence = sql(statements.fence)
+        self.lock_shard = sql(statements.lock_shard)
+        self.update_shard = sql(statements.update_shard)
+        self.lock_current = sql(statements.lock_current)
+        self.insert_current = sql(statements.insert_current)
+        self.update_current = sql(statements.update_current)
+        self.lock_execution = sql(statements.lock_execution)
+        self.insert_execution = sql(statements.insert_execution)
+        self.update_execution = sql(statements.update_execution)
+        self.upsert_entry = {t: sql(text) for t, text in statements.upsert_entry.items()}
+        self.delete_entry = {t: sql(text) for t, text in statements.delete_entry.items()}
+        self.upsert_signal_requested = sql(statements.upsert_signal_requested)
+        self.delete_signal_requested = sql(statements.delete_signal_requested)
+        self.mutable_state = sql(MUTABLE_STATE_QUERY)
+        self.mutable_state_parts = MUTABLE_STATE_PARTS
+        self.upsert_immediate = sql(statements.upsert_immediate)
+        self.upsert_scheduled = sql(statements.upsert_scheduled)
+        self.get_immediate = sql(statements.get_immediate)
+        self.get_scheduled = sql(statements.get_scheduled)
+        self.complete_immediate = sql(statements.complete_immediate)
+        self.complete_scheduled = sql(statements.complete_scheduled)
+        self.range_complete_immediate = sql(statements.range_complete_immediate)
+        self.range_complete_scheduled = sql(statements.range_complete_scheduled)
+        self.upsert_node = sql(statements.upsert_node)
+        self.upsert_tree = sql(statements.upsert_tree)
+        # The first forward page of a branch with payloads: the store's read without a
+        # paging position.
         self.read_nodes = sql(
             "SELECT node_id, txn_id, prev_txn_id, data, data_encoding FROM history_node "
             "WHERE shard_id = ? AND tree_id = ? AND branch_id = ? "
             "AND node_id >= ? AND node_id < ? ORDER BY node_id, txn_id LIMIT ?"
         )
-        self.lock_queue_shared = sql(
-            f"SELECT range_id FROM task_queues WHERE {QUEUE_WHERE}{shared}"
-        )
-        self.upsert_task = sql(
-            dialect.upsert(
-                "tasks",
-                ("namespace_id", "task_queue_name", "task_type", "task_id"),
-                ("expiry_time", "data", "data_encoding"),
-            )
-        )
-        self.get_tasks = sql(
-            "SELECT task_id, expiry_time, data, data_encoding FROM tasks "
-            f"WHERE {TASKS_WHERE} AND task_id >= ? AND task_id < ? "
-            "AND (expiry_time IS NULL OR expiry_time > ?) ORDER BY task_id LIMIT ?"
-        )
-        self.complete_tasks = sql(f"DELETE FROM tasks WHERE {TASKS_WHERE} AND task_id < ?")
-        self.get_namespace = sql(
-            "SELECT id, name, data, data_encoding, is_global, notification_version "
-            "FROM namespaces WHERE name = ?"
-        )
+        self.lock_queue_shared = sql(statements.lock_queue_shared)
+        self.upsert_task = sql(statements.upsert_task)
+        self.get_tasks = sql(statements.get_tasks)
+        self.complete_tasks = sql(statements.complete_tasks)
+        self.get_namespace = sql(statements.get_namespace_by_name)
 
     # ------------------------------------------------------------------ write plans
 
@@ -306,30 +147,7 @@ class RawSql:
         return (self.fence, (shard_id,)), check
 
     def task_writes(self, shard_id: int, tasks: Iterable[HistoryTask]) -> list[Any]:
-        immediate: list[Sequence[Any]] = []
-        scheduled: list[Sequence[Any]] = []
-        for task in tasks:
-            if task.category.category_type is TaskCategoryType.SCHEDULED:
-                scheduled.append(
-                    (
-                        shard_id,
-                        int(task.category),
-                        to_epoch_ms(task.key.fire_time),
-                        task.key.task_id,
-                        task.blob.data,
-                        task.blob.encoding,
-                    )
-                )
-            else:
-                immediate.append(
-                    (
-                        shard_id,
-                        int(task.category),
-                        task.key.task_id,
-                        task.blob.data,
-                        task.blob.encoding,
-                    )
-                )
+        immediate, scheduled = history_task_rows(shard_id, tasks)
         return [(self.upsert_immediate, immediate), (self.upsert_scheduled, scheduled)]
 
     def _snapshot_collections(
@@ -368,7 +186,7 @@ class RawSql:
             if not count:
                 raise RawFailure(f"workflow {key.workflow_id}: insert skipped")
 
-        params = _run_params(shard_id, key)
+        params = run_params(shard_id, key)
         return [
             Lookups(
                 [fence, (self.lock_current, (shard_id, key.namespace_id, key.workflow_id))],
@@ -380,11 +198,11 @@ class RawSql:
                     shard_id,
                     key.namespace_id,
                     key.workflow_id,
-                    *_current_values(snapshot.current_record()),
+                    *current_values(snapshot.current_record()),
                 ),
                 inserted,
             ),
-            Execute(self.insert_execution, (*params, *_execution_values(snapshot)), inserted),
+            Execute(self.insert_execution, (*params, *execution_values(snapshot)), inserted),
             Writes(
                 [
                     *self._snapshot_collections(params, snapshot),
@@ -399,7 +217,7 @@ class RawSql:
             raise _unsupported("buffered events")
         key = mutation.key
         fence, fence_check = self._fence(shard_id, range_id)
-        params = _run_params(shard_id, key)
+        params = run_params(shard_id, key)
         expected = mutation.db_record_version - 1
 
         def check(rows: list[Row | None]) -> None:
@@ -420,7 +238,7 @@ class RawSql:
             (CANCELS, mutation.upsert_request_cancel_infos, mutation.delete_request_cancel_infos),
             (SIGNALS, mutation.upsert_signal_infos, mutation.delete_signal_infos),
         )
-        writes: list[Any] = [(self.update_execution, [(*_execution_values(mutation), *params)])]
+        writes: list[Any] = [(self.update_execution, [(*execution_values(mutation), *params)])]
         for c, upserts, deletes in changes:
             writes.append((self.delete_entry[c.table], [(*params, k) for k in deletes]))
             writes.append(
@@ -447,7 +265,7 @@ class RawSql:
                 self.update_current,
                 [
                     (
-                        *_current_values(mutation.current_record()),
+                        *current_values(mutation.current_record()),
                         shard_id,
                         key.namespace_id,
                         key.workflow_id,
@@ -493,7 +311,7 @@ class RawSql:
         return category.category_type is TaskCategoryType.SCHEDULED
 
     def run_params(self, shard_id: int, key: ExecutionKey) -> tuple[Any, ...]:
-        return _run_params(shard_id, key)
+        return run_params(shard_id, key)
 
 
 class RawSqlOperations:

@@ -21,6 +21,11 @@ from persistence_cassandra.backends.sql.execution_writes import (
 )
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
 from persistence_cassandra.backends.sql.shard_store import expect_fence
+from persistence_cassandra.backends.sql.statements import (
+    MUTABLE_STATE_PARTS,
+    MUTABLE_STATE_QUERY,
+    RUN_WHERE,
+)
 from persistence_cassandra.backends.sql.transaction import LockedReads, Row, TransactionRunner, Tx
 from persistence_cassandra.errors import InvalidRequest, NotFound
 from persistence_cassandra.execution_plan import (
@@ -50,7 +55,7 @@ from persistence_cassandra.stores import ExecutionStore
 
 __all__ = ["SqlExecutionStore"]
 
-_RUN_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?"
+_RUN_WHERE = RUN_WHERE
 
 _MOVES = (PointerRule.POINTS_AT, PointerRule.REUSABLE)
 
@@ -61,40 +66,8 @@ def _new_record(pointer: PointerPlan) -> CurrentExecution:
     return pointer.new_record
 
 
-def _mutable_state_query() -> str:
-    """One statement reading a run and all its collections, so that the result is a single
-    consistent snapshot without an explicit transaction (and one round trip).
-
-    Columns: kind, int key, text key, data, encoding, next_event_id, db_record_version,
-    state data, state encoding, checksum data, checksum encoding.
-    """
-    parts = [
-        "SELECT 0, NULL, NULL, data, data_encoding, next_event_id, db_record_version, "
-        "state, state_encoding, checksum, checksum_encoding "
-        f"FROM executions WHERE {_RUN_WHERE}"
-    ]
-    for c in COLLECTIONS:
-        int_key, text_key = (c.key_column, "NULL") if c.int_key else ("NULL", c.key_column)
-        parts.append(
-            f"SELECT {c.kind}, {int_key}, {text_key}, data, data_encoding, "
-            "NULL, NULL, NULL, NULL, NULL, NULL "
-            f"FROM {c.table} WHERE {_RUN_WHERE}"
-        )
-    parts.append(
-        f"SELECT {SIGNALS_REQUESTED_KIND}, NULL, signal_id, NULL, NULL, "
-        "NULL, NULL, NULL, NULL, NULL, NULL "
-        f"FROM signals_requested_sets WHERE {_RUN_WHERE}"
-    )
-    parts.append(
-        f"SELECT {BUFFERED_EVENTS_KIND}, id, NULL, data, data_encoding, "
-        "NULL, NULL, NULL, NULL, NULL, NULL "
-        f"FROM buffered_events WHERE {_RUN_WHERE}"
-    )
-    return " UNION ALL ".join(parts) + " ORDER BY 1, 2"
-
-
-_MUTABLE_STATE = _mutable_state_query()
-_MUTABLE_STATE_PARTS = 3 + len(COLLECTIONS)
+_MUTABLE_STATE = MUTABLE_STATE_QUERY
+_MUTABLE_STATE_PARTS = MUTABLE_STATE_PARTS
 _COLLECTION_BY_KIND = {c.kind: c for c in COLLECTIONS}
 
 

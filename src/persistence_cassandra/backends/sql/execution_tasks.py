@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from persistence_cassandra.backends.sql.dialect import SqlDialect
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
+from persistence_cassandra.backends.sql.statements import sql_statements
 from persistence_cassandra.backends.sql.transaction import Row, Tx
 from persistence_cassandra.records import (
     DataBlob,
@@ -20,62 +21,48 @@ from persistence_cassandra.records import (
     to_epoch_ms,
 )
 
-__all__ = ["HistoryTaskSql"]
-
-_IMMEDIATE_RANGE = "shard_id = ? AND category_id = ? AND task_id >= ? AND task_id < ?"
-_SCHEDULED_RANGE = (
-    "shard_id = ? AND category_id = ? "
-    "AND (visibility_timestamp, task_id) >= (?, ?) AND (visibility_timestamp, task_id) < (?, ?)"
-)
+__all__ = ["HistoryTaskSql", "history_task_rows"]
 
 
 def _is_scheduled(category: TaskCategory) -> bool:
     return category.category_type is TaskCategoryType.SCHEDULED
 
 
+def history_task_rows(
+    shard_id: int, tasks: Iterable[HistoryTask]
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """The bound values of ``upsert_immediate`` and ``upsert_scheduled`` for ``tasks``."""
+    immediate: list[tuple[object, ...]] = []
+    scheduled: list[tuple[object, ...]] = []
+    for task in tasks:
+        category, blob = int(task.category), task.blob
+        if _is_scheduled(task.category):
+            scheduled.append(
+                (
+                    shard_id,
+                    category,
+                    to_epoch_ms(task.key.fire_time),
+                    task.key.task_id,
+                    blob.data,
+                    blob.encoding,
+                )
+            )
+        else:
+            immediate.append((shard_id, category, task.key.task_id, blob.data, blob.encoding))
+    return immediate, scheduled
+
+
 class HistoryTaskSql:
     """Statements and synchronous operations on the two history task tables."""
 
     def __init__(self, dialect: SqlDialect) -> None:
-        self._upsert_immediate = dialect.upsert(
-            "history_immediate_tasks",
-            ("shard_id", "category_id", "task_id"),
-            ("data", "data_encoding"),
-        )
-        self._upsert_scheduled = dialect.upsert(
-            "history_scheduled_tasks",
-            ("shard_id", "category_id", "visibility_timestamp", "task_id"),
-            ("data", "data_encoding"),
-        )
+        self._statements = sql_statements(dialect)
 
     def insert(self, tx: Tx, shard_id: int, tasks: Iterable[HistoryTask]) -> None:
         """Upsert: task ids are unique within a range-id lease, so a rewrite is a retry."""
-        immediate: list[tuple[object, ...]] = []
-        scheduled: list[tuple[object, ...]] = []
-        for task in tasks:
-            if _is_scheduled(task.category):
-                scheduled.append(
-                    (
-                        shard_id,
-                        int(task.category),
-                        to_epoch_ms(task.key.fire_time),
-                        task.key.task_id,
-                        task.blob.data,
-                        task.blob.encoding,
-                    )
-                )
-            else:
-                immediate.append(
-                    (
-                        shard_id,
-                        int(task.category),
-                        task.key.task_id,
-                        task.blob.data,
-                        task.blob.encoding,
-                    )
-                )
-        tx.defer_many(self._upsert_immediate, immediate)
-        tx.defer_many(self._upsert_scheduled, scheduled)
+        immediate, scheduled = history_task_rows(shard_id, tasks)
+        tx.defer_many(self._statements.upsert_immediate, immediate)
+        tx.defer_many(self._statements.upsert_scheduled, scheduled)
 
     def get(self, tx: Tx, request: GetHistoryTasksRequest) -> Page[HistoryTask]:
         check_page_size(request.page_size)
@@ -90,9 +77,7 @@ class HistoryTaskSql:
             )
             high = (to_epoch_ms(request.exclusive_max.fire_time), request.exclusive_max.task_id)
             rows = tx.fetchall(
-                "SELECT visibility_timestamp, task_id, data, data_encoding "
-                f"FROM history_scheduled_tasks WHERE {_SCHEDULED_RANGE} "
-                "ORDER BY visibility_timestamp, task_id LIMIT ?",
+                self._statements.get_scheduled,
                 (request.shard_id, int(category), *low, *high, limit),
             )
             page, token = split_page(rows, request.page_size, lambda row: (row[0], row[1]))
@@ -108,8 +93,7 @@ class HistoryTaskSql:
         position = decode_token(request.next_page_token, 1)
         low_id = position[0] + 1 if position else request.inclusive_min.task_id
         rows = tx.fetchall(
-            "SELECT task_id, data, data_encoding "
-            f"FROM history_immediate_tasks WHERE {_IMMEDIATE_RANGE} ORDER BY task_id LIMIT ?",
+            self._statements.get_immediate,
             (request.shard_id, int(category), low_id, request.exclusive_max.task_id, limit),
         )
         page, token = split_page(rows, request.page_size, lambda row: (row[0],))
@@ -118,14 +102,12 @@ class HistoryTaskSql:
     def complete(self, tx: Tx, shard_id: int, category: TaskCategory, key: TaskKey) -> None:
         if _is_scheduled(category):
             tx.defer(
-                "DELETE FROM history_scheduled_tasks WHERE shard_id = ? AND category_id = ? "
-                "AND visibility_timestamp = ? AND task_id = ?",
+                self._statements.complete_scheduled,
                 (shard_id, int(category), to_epoch_ms(key.fire_time), key.task_id),
             )
         else:
             tx.defer(
-                "DELETE FROM history_immediate_tasks "
-                "WHERE shard_id = ? AND category_id = ? AND task_id = ?",
+                self._statements.complete_immediate,
                 (shard_id, int(category), key.task_id),
             )
 
@@ -139,7 +121,7 @@ class HistoryTaskSql:
     ) -> None:
         if _is_scheduled(category):
             tx.defer(
-                f"DELETE FROM history_scheduled_tasks WHERE {_SCHEDULED_RANGE}",
+                self._statements.range_complete_scheduled,
                 (
                     shard_id,
                     int(category),
@@ -151,7 +133,7 @@ class HistoryTaskSql:
             )
         else:
             tx.defer(
-                f"DELETE FROM history_immediate_tasks WHERE {_IMMEDIATE_RANGE}",
+                self._statements.range_complete_immediate,
                 (shard_id, int(category), inclusive_min.task_id, exclusive_max.task_id),
             )
 

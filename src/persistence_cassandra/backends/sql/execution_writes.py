@@ -12,12 +12,27 @@ concurrent writers of one workflow queue up instead of deadlocking on PostgreSQL
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from persistence_cassandra.backends.sql.dialect import SqlDialect
 from persistence_cassandra.backends.sql.execution_tasks import HistoryTaskSql
+from persistence_cassandra.backends.sql.statements import (
+    ACTIVITIES,
+    BUFFERED_EVENTS_KIND,
+    CANCELS,
+    CHILDREN,
+    COLLECTIONS,
+    CURRENT_COLUMNS,
+    RUN_KEY,
+    RUN_WHERE,
+    SIGNALS,
+    SIGNALS_REQUESTED_KIND,
+    TIMERS,
+    WORKFLOW_WHERE,
+    CollectionTable,
+    sql_statements,
+)
 from persistence_cassandra.backends.sql.transaction import LockedReads, Lookup, Row, Tx
 from persistence_cassandra.errors import (
     ConditionFailed,
@@ -38,63 +53,29 @@ from persistence_cassandra.records import (
 
 __all__ = [
     "ACTIVITIES",
+    "BUFFERED_EVENTS_KIND",
     "CANCELS",
     "CHILDREN",
     "COLLECTIONS",
+    "CURRENT_COLUMNS",
+    "RUN_KEY",
     "SIGNALS",
+    "SIGNALS_REQUESTED_KIND",
     "TIMERS",
     "CollectionTable",
     "ExecutionSql",
     "current_from_row",
+    "current_values",
+    "execution_values",
     "run_params",
 ]
 
-RUN_KEY = ("shard_id", "namespace_id", "workflow_id", "run_id")
-_RUN_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ? AND run_id = ?"
-_WORKFLOW_WHERE = "shard_id = ? AND namespace_id = ? AND workflow_id = ?"
-CURRENT_COLUMNS = (
-    "run_id",
-    "create_request_id",
-    "state",
-    "status",
-    "last_write_version",
-    "start_time",
-)
+_RUN_WHERE = RUN_WHERE
+_WORKFLOW_WHERE = WORKFLOW_WHERE
 _INSERT_BUFFERED_EVENT = (
     "INSERT INTO buffered_events (shard_id, namespace_id, workflow_id, run_id, "
     "data, data_encoding) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_EXECUTION_VALUES = (
-    "next_event_id",
-    "db_record_version",
-    "data",
-    "data_encoding",
-    "state",
-    "state_encoding",
-    "checksum",
-    "checksum_encoding",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionTable:
-    """A mutable-state map stored one row per entry."""
-
-    kind: int
-    """Tag of the collection's rows in the combined mutable-state read."""
-    table: str
-    key_column: str
-    int_key: bool
-
-
-ACTIVITIES = CollectionTable(1, "activity_info_maps", "schedule_id", True)
-TIMERS = CollectionTable(2, "timer_info_maps", "timer_id", False)
-CHILDREN = CollectionTable(3, "child_execution_info_maps", "initiated_id", True)
-CANCELS = CollectionTable(4, "request_cancel_info_maps", "initiated_id", True)
-SIGNALS = CollectionTable(5, "signal_info_maps", "initiated_id", True)
-COLLECTIONS = (ACTIVITIES, TIMERS, CHILDREN, CANCELS, SIGNALS)
-SIGNALS_REQUESTED_KIND = 6
-BUFFERED_EVENTS_KIND = 7
 
 
 def run_params(shard_id: int, key: ExecutionKey) -> tuple[Any, ...]:
@@ -116,7 +97,7 @@ def current_from_row(row: Row) -> CurrentExecution:
     )
 
 
-def _current_values(record: CurrentExecution) -> tuple[Any, ...]:
+def current_values(record: CurrentExecution) -> tuple[Any, ...]:
     return (
         record.run_id,
         record.create_request_id,
@@ -127,7 +108,7 @@ def _current_values(record: CurrentExecution) -> tuple[Any, ...]:
     )
 
 
-def _execution_values(state: WorkflowSnapshot | WorkflowMutation) -> tuple[Any, ...]:
+def execution_values(state: WorkflowSnapshot | WorkflowMutation) -> tuple[Any, ...]:
     checksum = state.checksum
     return (
         state.next_event_id,
@@ -146,44 +127,17 @@ class ExecutionSql:
 
     def __init__(self, dialect: SqlDialect) -> None:
         self.tasks = HistoryTaskSql(dialect)
-        lock = dialect.lock_exclusive
-        self._lock_current = (
-            f"SELECT {', '.join(CURRENT_COLUMNS)} FROM current_executions "
-            f"WHERE {_WORKFLOW_WHERE}{lock}"
-        )
-        self._insert_current = dialect.insert_if_absent(
-            "current_executions", ("shard_id", "namespace_id", "workflow_id", *CURRENT_COLUMNS)
-        )
-        self._update_current = (
-            "UPDATE current_executions SET "
-            + ", ".join(f"{c} = ?" for c in CURRENT_COLUMNS)
-            + f" WHERE {_WORKFLOW_WHERE}"
-        )
-        self._lock_execution = (
-            f"SELECT db_record_version, next_event_id FROM executions WHERE {_RUN_WHERE}{lock}"
-        )
-        self._insert_execution = dialect.insert_if_absent(
-            "executions", (*RUN_KEY, *_EXECUTION_VALUES)
-        )
-        self._update_execution = (
-            "UPDATE executions SET "
-            + ", ".join(f"{c} = ?" for c in _EXECUTION_VALUES)
-            + f" WHERE {_RUN_WHERE}"
-        )
-        self._upsert_entry = {
-            c.table: dialect.upsert(c.table, (*RUN_KEY, c.key_column), ("data", "data_encoding"))
-            for c in COLLECTIONS
-        }
-        self._delete_entry = {
-            c.table: f"DELETE FROM {c.table} WHERE {_RUN_WHERE} AND {c.key_column} = ?"
-            for c in COLLECTIONS
-        }
-        self._upsert_signal_requested = dialect.upsert(
-            "signals_requested_sets", (*RUN_KEY, "signal_id"), ()
-        )
-        self._delete_signal_requested = (
-            f"DELETE FROM signals_requested_sets WHERE {_RUN_WHERE} AND signal_id = ?"
-        )
+        statements = sql_statements(dialect)
+        self._lock_current = statements.lock_current
+        self._insert_current = statements.insert_current
+        self._update_current = statements.update_current
+        self._lock_execution = statements.lock_execution
+        self._insert_execution = statements.insert_execution
+        self._update_execution = statements.update_execution
+        self._upsert_entry = statements.upsert_entry
+        self._delete_entry = statements.delete_entry
+        self._upsert_signal_requested = statements.upsert_signal_requested
+        self._delete_signal_requested = statements.delete_signal_requested
         self._run_tables = (*(c.table for c in COLLECTIONS), "signals_requested_sets")
 
     # ------------------------------------------------------------------ checks
@@ -229,7 +183,7 @@ class ExecutionSql:
         self, tx: Tx, shard_id: int, pointer: PointerPlan, record: CurrentExecution
     ) -> None:
         workflow = (shard_id, pointer.namespace_id, pointer.workflow_id)
-        inserted = tx.execute(self._insert_current, (*workflow, *_current_values(record)))
+        inserted = tx.execute(self._insert_current, (*workflow, *current_values(record)))
         if not inserted:
             # A concurrent creator committed a pointer after our check; report the winner.
             row = tx.fetchone(*self._current_lookup(*workflow))
@@ -243,7 +197,7 @@ class ExecutionSql:
     ) -> None:
         tx.defer(
             self._update_current,
-            (*_current_values(record), shard_id, pointer.namespace_id, pointer.workflow_id),
+            (*current_values(record), shard_id, pointer.namespace_id, pointer.workflow_id),
         )
 
     # ------------------------------------------------------------------ run rows
@@ -251,7 +205,7 @@ class ExecutionSql:
     def insert_run(self, tx: Tx, shard_id: int, snapshot: WorkflowSnapshot) -> None:
         key = snapshot.key
         inserted = tx.execute(
-            self._insert_execution, (*run_params(shard_id, key), *_execution_values(snapshot))
+            self._insert_execution, (*run_params(shard_id, key), *execution_values(snapshot))
         )
         if not inserted:
             row = tx.fetchone(self._lock_execution, run_params(shard_id, key))
@@ -267,7 +221,7 @@ class ExecutionSql:
         """Overwrite a locked run whole: its collections and buffered events are replaced by
         the snapshot's."""
         params = run_params(shard_id, snapshot.key)
-        tx.defer(self._update_execution, (*_execution_values(snapshot), *params))
+        tx.defer(self._update_execution, (*execution_values(snapshot), *params))
         for table in (*self._run_tables, "buffered_events"):
             tx.defer(f"DELETE FROM {table} WHERE {_RUN_WHERE}", params)
         self._insert_collections(tx, shard_id, snapshot)
@@ -275,7 +229,7 @@ class ExecutionSql:
 
     def mutate_run(self, tx: Tx, shard_id: int, mutation: WorkflowMutation) -> None:
         params = run_params(shard_id, mutation.key)
-        tx.defer(self._update_execution, (*_execution_values(mutation), *params))
+        tx.defer(self._update_execution, (*execution_values(mutation), *params))
         changes: tuple[tuple[CollectionTable, Mapping[Any, DataBlob], Iterable[Any]], ...] = (
             (ACTIVITIES, mutation.upsert_activity_infos, mutation.delete_activity_infos),
             (TIMERS, mutation.upsert_timer_infos, mutation.delete_timer_infos),

@@ -7,6 +7,7 @@ each node, the highest transaction id (the winner) first, which is the forward r
 from __future__ import annotations
 
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
+from persistence_cassandra.backends.sql.statements import sql_statements
 from persistence_cassandra.backends.sql.transaction import Row, TransactionRunner, Tx
 from persistence_cassandra.records import (
     AppendHistoryNodesRequest,
@@ -36,15 +37,9 @@ def _node(row: Row, metadata_only: bool) -> HistoryNode:
 class SqlHistoryStore:
     def __init__(self, runner: TransactionRunner) -> None:
         self._runner = runner
-        dialect = runner.dialect
-        self._upsert_node = dialect.upsert(
-            "history_node",
-            ("shard_id", "tree_id", "branch_id", "node_id", "txn_id"),
-            ("prev_txn_id", "data", "data_encoding"),
-        )
-        self._upsert_tree = dialect.upsert(
-            "history_tree", ("shard_id", "tree_id", "branch_id"), ("data", "data_encoding")
-        )
+        statements = sql_statements(runner.dialect)
+        self._upsert_node = statements.upsert_node
+        self._upsert_tree = statements.upsert_tree
 
     async def append_history_nodes(self, request: AppendHistoryNodesRequest) -> None:
         node_params = (

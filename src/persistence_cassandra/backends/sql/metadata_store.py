@@ -9,6 +9,7 @@ uniqueness checks done under it cannot be raced by another change.
 from __future__ import annotations
 
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
+from persistence_cassandra.backends.sql.statements import NAMESPACE_COLUMNS, sql_statements
 from persistence_cassandra.backends.sql.transaction import Row, TransactionRunner, Tx
 from persistence_cassandra.errors import (
     ConditionFailed,
@@ -22,7 +23,6 @@ from persistence_cassandra.stores import MetadataStore
 __all__ = ["SqlMetadataStore"]
 
 _PARTITION = 54321
-_COLUMNS = "id, name, data, data_encoding, is_global, notification_version"
 
 
 def _record(row: Row) -> NamespaceRecord:
@@ -47,6 +47,7 @@ class SqlMetadataStore:
     def __init__(self, runner: TransactionRunner) -> None:
         self._runner = runner
         dialect = runner.dialect
+        self._statements = sql_statements(dialect)
         self._lock_version = (
             "SELECT notification_version FROM namespace_metadata WHERE partition_id = ?"
             + dialect.lock_exclusive
@@ -95,11 +96,12 @@ class SqlMetadataStore:
         self, *, id: str | None = None, name: str | None = None
     ) -> NamespaceRecord:
         column, value = _one_of(id, name)
-        row = await self._runner.read(
-            lambda tx: tx.fetchone(
-                f"SELECT {_COLUMNS} FROM namespaces WHERE {column} = ?", (value,)
-            )
+        statement = (
+            self._statements.get_namespace_by_id
+            if column == "id"
+            else self._statements.get_namespace_by_name
         )
+        row = await self._runner.read(lambda tx: tx.fetchone(statement, (value,)))
         if row is None:
             raise NamespaceNotFound(f"namespace {column} {value!r} does not exist")
         return _record(row)
@@ -165,7 +167,7 @@ class SqlMetadataStore:
         check_page_size(page_size)
         position = decode_token(next_page_token, 1)
         after = "WHERE id > ? " if position else ""
-        statement = f"SELECT {_COLUMNS} FROM namespaces {after}ORDER BY id LIMIT ?"
+        statement = f"SELECT {NAMESPACE_COLUMNS} FROM namespaces {after}ORDER BY id LIMIT ?"
         params = (*(position or ()), page_size + 1)
         rows = await self._runner.read(lambda tx: tx.fetchall(statement, params))
         page, token = split_page(rows, page_size, lambda row: (row[0],))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from persistence_cassandra.backends.sql.dialect import SqlDialect
+from persistence_cassandra.backends.sql.statements import sql_statements
 from persistence_cassandra.backends.sql.transaction import LockedReads, Row, TransactionRunner, Tx
 from persistence_cassandra.errors import NotFound, ShardOwnershipLost
 from persistence_cassandra.records import DataBlob, ShardRecord
@@ -20,8 +21,7 @@ def expect_fence(reads: LockedReads, dialect: SqlDialect, shard_id: int, range_i
     one shard run concurrently while a range-id bump (exclusive) waits for them and they wait
     for it; ``ShardOwnershipLost`` if the stored range id is not the writer's."""
     reads.add(
-        (f"SELECT range_id FROM shards WHERE shard_id = ?{dialect.lock_shared}", (shard_id,)),
-        partial(_check_fence, shard_id, range_id),
+        (sql_statements(dialect).fence, (shard_id,)), partial(_check_fence, shard_id, range_id)
     )
 
 
@@ -41,6 +41,7 @@ def _record(shard_id: int, row: Row) -> ShardRecord:
 class SqlShardStore:
     def __init__(self, runner: TransactionRunner) -> None:
         self._runner = runner
+        self._statements = sql_statements(runner.dialect)
         self._insert = runner.dialect.insert_if_absent(
             "shards", ("shard_id", "range_id", "data", "data_encoding")
         )
@@ -70,10 +71,7 @@ class SqlShardStore:
         def update(tx: Tx) -> None:
             # Exclusive: waits for in-flight execution writes holding the shared lock, so none
             # of them commits under the old range id after the bump.
-            row = tx.fetchone(
-                f"SELECT range_id FROM shards WHERE shard_id = ?{tx.dialect.lock_exclusive}",
-                (shard_id,),
-            )
+            row = tx.fetchone(self._statements.lock_shard, (shard_id,))
             if row is None:
                 raise ShardOwnershipLost(shard_id, "shard does not exist")
             if row[0] != previous_range_id:
@@ -82,10 +80,7 @@ class SqlShardStore:
                     f"expected range_id={previous_range_id}",
                     actual_range_id=row[0],
                 )
-            tx.defer(
-                "UPDATE shards SET range_id = ?, data = ?, data_encoding = ? WHERE shard_id = ?",
-                (range_id, info.data, info.encoding, shard_id),
-            )
+            tx.defer(self._statements.update_shard, (range_id, info.data, info.encoding, shard_id))
 
         await self._runner.write(update)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
+from persistence_cassandra.backends.sql.statements import QUEUE_WHERE, TASKS_WHERE, sql_statements
 from persistence_cassandra.backends.sql.transaction import Row, TransactionRunner, Tx
 from persistence_cassandra.errors import ConditionFailed, InvalidRequest, NotFound
 from persistence_cassandra.records import (
@@ -22,8 +23,7 @@ from persistence_cassandra.stores import TaskStore
 
 __all__ = ["SqlTaskStore"]
 
-_QUEUE_WHERE = "namespace_id = ? AND name = ? AND task_type = ?"
-_TASKS_WHERE = "namespace_id = ? AND task_queue_name = ? AND task_type = ?"
+_READ_RANGE = f"SELECT range_id FROM task_queues WHERE {QUEUE_WHERE}"
 _EXPIRED = "expiry_time IS NOT NULL AND expiry_time <= ?"
 # The outer condition repeats the expiry test so that PostgreSQL re-checks it on a row that a
 # concurrent create_tasks rewrote (same task id, new expiry) after the subquery saw it.
@@ -57,14 +57,10 @@ class SqlTaskStore:
             "task_queues",
             ("namespace_id", "name", "task_type", "range_id", "data", "data_encoding"),
         )
-        self._lock_queue = f"SELECT range_id FROM task_queues WHERE {_QUEUE_WHERE}"
-        self._lock_queue_shared = self._lock_queue + dialect.lock_shared
-        self._lock_queue_exclusive = self._lock_queue + dialect.lock_exclusive
-        self._upsert_task = dialect.upsert(
-            "tasks",
-            ("namespace_id", "task_queue_name", "task_type", "task_id"),
-            ("expiry_time", "data", "data_encoding"),
-        )
+        self._statements = statements = sql_statements(dialect)
+        self._lock_queue_shared = statements.lock_queue_shared
+        self._lock_queue_exclusive = statements.lock_queue_exclusive
+        self._upsert_task = statements.upsert_task
 
     async def create_task_queue(self, record: TaskQueueRecord) -> None:
         def create(tx: Tx) -> None:
@@ -80,7 +76,7 @@ class SqlTaskStore:
     async def get_task_queue(self, key: TaskQueueKey) -> TaskQueueRecord:
         row = await self._runner.read(
             lambda tx: tx.fetchone(
-                f"SELECT range_id, data, data_encoding FROM task_queues WHERE {_QUEUE_WHERE}",
+                f"SELECT range_id, data, data_encoding FROM task_queues WHERE {QUEUE_WHERE}",
                 _key(key),
             )
         )
@@ -92,7 +88,7 @@ class SqlTaskStore:
         def update(tx: Tx) -> None:
             updated = tx.execute(
                 "UPDATE task_queues SET range_id = ?, data = ?, data_encoding = ? "
-                f"WHERE {_QUEUE_WHERE} AND range_id = ?",
+                f"WHERE {QUEUE_WHERE} AND range_id = ?",
                 (
                     record.range_id,
                     record.info.data,
@@ -102,7 +98,7 @@ class SqlTaskStore:
                 ),
             )
             if not updated:
-                row = tx.fetchone(self._lock_queue, _key(record.key))
+                row = tx.fetchone(_READ_RANGE, _key(record.key))
                 raise _lease_lost(record.key, previous_range_id, row[0] if row else None)
 
         await self._runner.write(update)
@@ -112,8 +108,8 @@ class SqlTaskStore:
             row = tx.fetchone(self._lock_queue_exclusive, _key(key))
             if row is None or row[0] != range_id:
                 raise _lease_lost(key, range_id, row[0] if row else None)
-            tx.defer(f"DELETE FROM tasks WHERE {_TASKS_WHERE}", _key(key))
-            tx.defer(f"DELETE FROM task_queues WHERE {_QUEUE_WHERE}", _key(key))
+            tx.defer(f"DELETE FROM tasks WHERE {TASKS_WHERE}", _key(key))
+            tx.defer(f"DELETE FROM task_queues WHERE {QUEUE_WHERE}", _key(key))
 
         await self._runner.write(delete)
 
@@ -168,7 +164,7 @@ class SqlTaskStore:
             tx.defer_many(self._upsert_task, rows)
             if request.updated_info is not None:
                 tx.defer(
-                    f"UPDATE task_queues SET data = ?, data_encoding = ? WHERE {_QUEUE_WHERE}",
+                    f"UPDATE task_queues SET data = ?, data_encoding = ? WHERE {QUEUE_WHERE}",
                     (request.updated_info.data, request.updated_info.encoding, *key),
                 )
 
@@ -185,14 +181,7 @@ class SqlTaskStore:
             _now_ms(),
             request.page_size + 1,
         )
-        rows = await self._runner.read(
-            lambda tx: tx.fetchall(
-                "SELECT task_id, expiry_time, data, data_encoding FROM tasks "
-                f"WHERE {_TASKS_WHERE} AND task_id >= ? AND task_id < ? "
-                "AND (expiry_time IS NULL OR expiry_time > ?) ORDER BY task_id LIMIT ?",
-                params,
-            )
-        )
+        rows = await self._runner.read(lambda tx: tx.fetchall(self._statements.get_tasks, params))
         page, token = split_page(rows, request.page_size, lambda row: (row[0],))
         return Page([_task(row) for row in page], token)
 
@@ -200,13 +189,13 @@ class SqlTaskStore:
         self, key: TaskQueueKey, exclusive_max_task_id: int, limit: int | None = None
     ) -> int:
         if limit is None:
-            statement = f"DELETE FROM tasks WHERE {_TASKS_WHERE} AND task_id < ?"
+            statement = self._statements.complete_tasks
             params: tuple[object, ...] = (*_key(key), exclusive_max_task_id)
         else:
             # Neither database has a portable DELETE ... LIMIT: bound it by a keyed subquery.
             statement = (
-                f"DELETE FROM tasks WHERE {_TASKS_WHERE} AND task_id IN ("
-                f"SELECT task_id FROM tasks WHERE {_TASKS_WHERE} AND task_id < ? "
+                f"DELETE FROM tasks WHERE {TASKS_WHERE} AND task_id IN ("
+                f"SELECT task_id FROM tasks WHERE {TASKS_WHERE} AND task_id < ? "
                 "ORDER BY task_id LIMIT ?)"
             )
             params = (*_key(key), *_key(key), exclusive_max_task_id, limit)
