@@ -24,12 +24,15 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement, Statem
 
 from persistence_cassandra.backends.cassandra.execution_batch import (
     DELETE_RUN_ELEMENTS,
+    ECHO_VALUES,
     FENCE,
     INSERT_CURRENT,
     INSERT_HISTORY_TASK,
     INSERT_RUN,
     MOVE_CURRENT,
     MUTATE_RUN,
+    current_values,
+    run_scalars,
 )
 from persistence_cassandra.backends.cassandra.execution_rows import (
     NO_ID,
@@ -72,6 +75,7 @@ from persistence_cassandra.backends.cassandra.task_store import (
     ROW_QUEUE,
     ROW_TASK,
     TOUCH_QUEUE,
+    ttl_seconds,
 )
 from persistence_cassandra.bench.baseline import RawFailure
 from persistence_cassandra.config import CassandraConfig, DatastoreConfig
@@ -81,7 +85,6 @@ from persistence_cassandra.records import (
     CreateTasksRequest,
     CreateWorkflowExecutionRequest,
     CreateWorkflowMode,
-    CurrentExecution,
     DataBlob,
     ExecutionKey,
     GetHistoryTasksRequest,
@@ -97,13 +100,6 @@ from persistence_cassandra.records import (
 )
 
 __all__ = ["RawCassandraBaseline", "open_baseline"]
-
-# The backend's "echo" values (impossible values compared with != so that a failed batch
-# returns the current row's columns); private in execution_batch, repeated here.
-_TEXT_NEVER = "\x00never"
-_INT_NEVER = -1
-_BIGINT_NEVER = -(2**63)
-_ECHO = (_TEXT_NEVER, _INT_NEVER, _INT_NEVER, _BIGINT_NEVER, _BIGINT_NEVER)
 
 _STATEMENTS = (
     DELETE_RUN_ELEMENTS,
@@ -127,26 +123,6 @@ _STATEMENTS = (
     INSERT_TASK,
     TOUCH_QUEUE,
 )
-MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
-
-
-def _current_values(record: CurrentExecution) -> tuple[object, ...]:
-    start = to_epoch_ms(record.start_time) if record.start_time is not None else None
-    return (
-        record.run_id,
-        record.create_request_id,
-        int(record.state),
-        record.status,
-        record.last_write_version,
-        start,
-    )
-
-
-def _ttl(expiry_ms: int | None, now_ms: int) -> int:
-    if expiry_ms is None:
-        return 0
-    seconds = max(1, -((now_ms - expiry_ms) // 1000))
-    return 0 if seconds > MAX_TTL_SECONDS else seconds
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -247,7 +223,7 @@ class RawCassandraBaseline:
                     INSERT_CURRENT,
                     (
                         *current_row_key(shard_id, key.namespace_id, key.workflow_id),
-                        *_current_values(snapshot.current_record()),
+                        *current_values(snapshot.current_record()),
                     ),
                 ),
                 (
@@ -282,7 +258,6 @@ class RawCassandraBaseline:
         key = mutation.key
         if mutation.new_buffered_events is not None or mutation.clear_buffered_events:
             raise NotImplementedError("the raw baseline sends no buffered events")
-        checksum = mutation.checksum
         row_key = run_row_key(shard_id, key)
         deletes: tuple[Any, ...] = (
             mutation.delete_activity_infos,
@@ -300,23 +275,22 @@ class RawCassandraBaseline:
                 (
                     MOVE_CURRENT,
                     (
-                        *_current_values(mutation.current_record()),
+                        *current_values(mutation.current_record()),
                         *current_row_key(shard_id, key.namespace_id, key.workflow_id),
                         key.run_id,
-                        *_ECHO,
+                        *ECHO_VALUES,
                     ),
                 ),
                 (
                     MUTATE_RUN,
                     (
-                        mutation.execution_info.data,
-                        mutation.execution_info.encoding,
-                        mutation.execution_state.data,
-                        mutation.execution_state.encoding,
-                        mutation.next_event_id,
-                        mutation.db_record_version,
-                        checksum.data if checksum else None,
-                        checksum.encoding if checksum else None,
+                        *run_scalars(
+                            mutation.execution_info,
+                            mutation.execution_state,
+                            mutation.next_event_id,
+                            mutation.db_record_version,
+                            mutation.checksum,
+                        ),
                         blob_map(mutation.upsert_activity_infos),
                         blob_map(mutation.upsert_timer_infos),
                         blob_map(mutation.upsert_child_execution_infos),
@@ -435,7 +409,7 @@ class RawCassandraBaseline:
                         task.blob.data,
                         task.blob.encoding,
                         expiry_ms,
-                        _ttl(expiry_ms, now_ms),
+                        ttl_seconds(expiry_ms, now_ms),
                     ),
                 )
             )

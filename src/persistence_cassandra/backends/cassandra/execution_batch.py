@@ -67,12 +67,22 @@ from persistence_cassandra.records import (
 )
 
 __all__ = [
+    "DELETE_RUN_ELEMENTS",
+    "ECHO_VALUES",
+    "FENCE",
+    "INSERT_CURRENT",
+    "INSERT_HISTORY_TASK",
+    "INSERT_RUN",
     "MAX_BATCH_BYTES",
+    "MOVE_CURRENT",
+    "MUTATE_RUN",
     "ExecutionBatch",
     "add_history_tasks_batch",
     "batch_for_plan",
     "conflict_resolve_batch",
     "create_batch",
+    "current_values",
+    "run_scalars",
     "set_batch",
     "update_batch",
 ]
@@ -83,6 +93,9 @@ MAX_BATCH_BYTES = 640 * 1024
 _TEXT_NEVER = "\x00never"
 _INT_NEVER = -1
 _BIGINT_NEVER = -(2**63)
+ECHO_VALUES = (_TEXT_NEVER, _INT_NEVER, _INT_NEVER, _BIGINT_NEVER, _BIGINT_NEVER)
+"""The impossible values bound to the ``!=`` echo conditions of MOVE_CURRENT and
+ASSERT_NOT_CURRENT (see the module docstring)."""
 
 FENCE = f"UPDATE executions SET range_id = ? WHERE {ROW_KEY_WHERE} IF range_id = ?"
 
@@ -204,7 +217,7 @@ def _mutation_bytes(mutation: WorkflowMutation) -> int:
     )
 
 
-def _current_values(record: CurrentExecution) -> tuple[object, ...]:
+def current_values(record: CurrentExecution) -> tuple[object, ...]:
     return (
         record.run_id,
         record.create_request_id,
@@ -215,7 +228,7 @@ def _current_values(record: CurrentExecution) -> tuple[object, ...]:
     )
 
 
-def _run_scalars(
+def run_scalars(
     execution_info: DataBlob,
     execution_state: DataBlob,
     next_event_id: int,
@@ -261,7 +274,7 @@ class ExecutionBatch:
             raise errors.InvalidRequest("one execution write may check one current pointer")
         self.expectations.current = pointer
         key = current_row_key(self.shard_id, pointer.namespace_id, pointer.workflow_id)
-        echo = (_TEXT_NEVER, _INT_NEVER, _INT_NEVER, _BIGINT_NEVER, _BIGINT_NEVER)
+        echo = ECHO_VALUES
         if pointer.rule is PointerRule.NOT_POINTS_AT:
             self._add(ASSERT_NOT_CURRENT, (*key, pointer.run_id, *echo))
             return
@@ -269,12 +282,12 @@ class ExecutionBatch:
         if record is None:
             raise errors.InvalidRequest(f"pointer rule {pointer.rule.name} needs a new pointer")
         if pointer.rule is PointerRule.ABSENT:
-            self._add(INSERT_CURRENT, (*key, *_current_values(record)))
+            self._add(INSERT_CURRENT, (*key, *current_values(record)))
         elif pointer.rule is PointerRule.REUSABLE:
             self._add(
                 REUSE_CURRENT,
                 (
-                    *_current_values(record),
+                    *current_values(record),
                     *key,
                     pointer.run_id,
                     pointer.last_write_version,
@@ -285,7 +298,7 @@ class ExecutionBatch:
                 ),
             )
         else:
-            self._add(MOVE_CURRENT, (*_current_values(record), *key, pointer.run_id, *echo))
+            self._add(MOVE_CURRENT, (*current_values(record), *key, pointer.run_id, *echo))
 
     # ------------------------------------------------------------------ runs
 
@@ -330,7 +343,7 @@ class ExecutionBatch:
         self._add(
             OVERWRITE_RUN,
             (
-                *_run_scalars(
+                *run_scalars(
                     snapshot.execution_info,
                     snapshot.execution_state,
                     snapshot.next_event_id,
@@ -361,7 +374,7 @@ class ExecutionBatch:
         self._add(
             MUTATE_RUN,
             (
-                *_run_scalars(
+                *run_scalars(
                     mutation.execution_info,
                     mutation.execution_state,
                     mutation.next_event_id,

@@ -47,7 +47,13 @@ from persistence_cassandra.records import (
     from_epoch_ms,
 )
 
-__all__ = ["CassandraExecutionStore"]
+__all__ = [
+    "DELETE_ROW",
+    "GET_HISTORY_TASKS",
+    "GET_RUN",
+    "RANGE_DELETE_HISTORY_TASKS",
+    "CassandraExecutionStore",
+]
 
 _RUN_COLUMNS = (
     "namespace_id, workflow_id, run_id, execution_info, execution_info_encoding, "

@@ -25,7 +25,12 @@ from persistence_cassandra.records import (
     ReadHistoryBranchRequest,
 )
 
-__all__ = ["CassandraHistoryStore"]
+__all__ = [
+    "INSERT_NODE",
+    "INSERT_TREE",
+    "READ_NODES",
+    "CassandraHistoryStore",
+]
 
 INSERT_NODE = (
     "INSERT INTO history_node (tree_id, branch_id, node_id, txn_id, prev_txn_id, data, "

@@ -16,7 +16,12 @@ from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra.session import CassandraSession, Row, StatementSpec
 from persistence_cassandra.records import DataBlob, NamespaceRecord, Page
 
-__all__ = ["CassandraMetadataStore"]
+__all__ = [
+    "GET_NAMESPACE",
+    "PARTITION",
+    "ROW_NAMESPACE",
+    "CassandraMetadataStore",
+]
 
 PARTITION = 0
 ROW_METADATA = 0

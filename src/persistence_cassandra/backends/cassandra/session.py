@@ -67,6 +67,8 @@ from persistence_cassandra.config import CassandraConfig, ReconnectConfig, TLSCo
 from persistence_cassandra.errors import ConfigError
 
 __all__ = [
+    "READ_PROFILE",
+    "WRITE_PROFILE",
     "CassandraSession",
     "QueryResult",
     "Row",

@@ -12,7 +12,10 @@ from persistence_cassandra.backends.cassandra.session import CassandraSession, R
 from persistence_cassandra.records import DataBlob, ShardRecord
 from persistence_cassandra.stores import ShardInitializer
 
-__all__ = ["CassandraShardStore"]
+__all__ = [
+    "UPDATE_SHARD",
+    "CassandraShardStore",
+]
 
 GET_SHARD = (
     f"SELECT range_id, shard_info, shard_info_encoding FROM executions WHERE {ROW_KEY_WHERE}"

@@ -29,7 +29,18 @@ from persistence_cassandra.records import (
     to_epoch_ms,
 )
 
-__all__ = ["CassandraTaskStore"]
+__all__ = [
+    "COMPLETE_TASKS",
+    "GET_TASKS",
+    "INSERT_TASK",
+    "MAX_TTL_SECONDS",
+    "QUEUE_ROW_TASK_ID",
+    "ROW_QUEUE",
+    "ROW_TASK",
+    "TOUCH_QUEUE",
+    "CassandraTaskStore",
+    "ttl_seconds",
+]
 
 ROW_TASK = 0
 ROW_QUEUE = 1
@@ -83,7 +94,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _ttl_seconds(expiry_ms: int | None, now_ms: int) -> int:
+def ttl_seconds(expiry_ms: int | None, now_ms: int) -> int:
     """0 (no TTL) without an expiry; at least 1 so an expired task still disappears."""
     if expiry_ms is None:
         return 0
@@ -183,7 +194,7 @@ class CassandraTaskStore:
                         task.blob.data,
                         task.blob.encoding,
                         expiry_ms,
-                        _ttl_seconds(expiry_ms, now_ms),
+                        ttl_seconds(expiry_ms, now_ms),
                     ),
                 )
             )
