@@ -18,6 +18,7 @@ from persistence_cassandra.cli.schema_commands import schema_group
 from persistence_cassandra.testing.astra_stand import AstraStand
 
 BUNDLED = "cassandra/persistence"
+TEMPORAL_ASTRA = Path(__file__).parents[1] / "schema" / "fixtures" / "temporal_astra" / "versioned"
 CLEAN_ENV: dict[str, str | None] = {
     name: None
     for name in (
@@ -134,7 +135,7 @@ def _versioned_dir(root: Path, statement: str) -> Path:
     return root / "versioned"
 
 
-async def test_an_ignored_table_option_is_applied_without_it_and_the_warning_shown(
+async def test_an_ignored_table_option_is_dropped_by_default_or_warned_about_without_it(
     astra_stand: AstraStand, keyspace: str, tmp_path: Path
 ) -> None:
     versions = _versioned_dir(
@@ -146,12 +147,13 @@ async def test_an_ignored_table_option_is_applied_without_it_and_the_warning_sho
     assert "gc_grace_seconds" in lint.stdout and "1 warning(s)" in lint.stdout
 
     assert (await schema(astra_stand, keyspace, "setup-schema", "-v", "0.0")).exit_code == 0
-    update = await schema(astra_stand, keyspace, "update-schema", "--schema-dir", str(versions))
-    assert update.exit_code == 0, update.stderr
-    # Shown, though without the option's name: the CLI prints notes as rich markup, which
-    # swallows the server's "[gc_grace_seconds]" (reported; the catalog check below stands).
-    shown = " ".join(update.stderr.split())
-    assert "server warning" in shown and "not supported for Table Properties" in shown
+    plain = await schema(
+        astra_stand, keyspace, "update-schema", "--schema-dir", str(versions), "--no-astra-compat"
+    )
+    assert plain.exit_code == 0, plain.stderr
+    shown = " ".join(plain.stderr.split())
+    assert "server warning" in shown and "[gc_grace_seconds]" in shown
+    assert "not supported for Table Properties" in shown
     row = (
         astra_stand.superuser()
         .execute(
@@ -162,6 +164,90 @@ async def test_an_ignored_table_option_is_applied_without_it_and_the_warning_sho
         .one()
     )
     assert row.gc_grace_seconds == 864000
+
+
+# ---------------------------------------------------------------- a Temporal-format schema
+def _sai_indexes(stand: AstraStand, keyspace: str) -> dict[str, str]:
+    rows = stand.superuser().execute(
+        "SELECT index_name, kind, options FROM system_schema.indexes WHERE keyspace_name = %s",
+        (keyspace,),
+    )
+    return {row.index_name: f"{row.kind} {row.options.get('class_name', '')}" for row in rows}
+
+
+async def test_a_temporal_format_schema_migrates_adapted_with_no_server_warning(
+    astra_stand: AstraStand, keyspace: str
+) -> None:
+    versions = str(TEMPORAL_ASTRA)
+    assert (await schema(astra_stand, keyspace, "setup-schema", "-v", "0.0")).exit_code == 0
+
+    dry = await schema(astra_stand, keyspace, "update-schema", "-d", versions, "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "--   CREATE INDEX executions_by_state ON executions (state)" in dry.stdout
+    assert (
+        "CREATE CUSTOM INDEX executions_by_state ON executions (state) "
+        "USING 'StorageAttachedIndex';" in dry.stdout
+    )
+    assert "-- bookkeeping: write schema_migration_statement" in dry.stdout
+
+    update = await schema(astra_stand, keyspace, "update-schema", "-d", versions)
+    assert update.exit_code == 0, update.stderr
+    assert "0.0 -> 0.3; applied 0.1, 0.2, 0.3" in update.stdout
+    assert "warning" not in update.stderr.lower(), update.stderr  # no server warning at all
+
+    indexes = _sai_indexes(astra_stand, keyspace)
+    assert set(indexes) == {"namespaces_by_name", "executions_by_state"}
+    assert all(v.startswith("CUSTOM") and "StorageAttachedIndex" in v for v in indexes.values())
+    cluster = astra_stand.token_cluster()
+    try:
+        session = await asyncio.to_thread(cluster.connect, keyspace)
+        session.execute("INSERT INTO namespaces (id, name) VALUES (uuid(), 'orders')")
+        session.execute(
+            "INSERT INTO executions (shard_id, type, run_id, state) VALUES (1, 1, uuid(), 7)"
+        )
+        found = session.execute("SELECT id FROM namespaces WHERE name = 'orders'").all()
+        running = session.execute("SELECT run_id FROM executions WHERE state = 7").all()
+        assert len(found) == 1 and len(running) == 1
+        audit = sorted(r.version for r in session.execute("SELECT version FROM schema_audit"))
+        assert audit == ["0.1", "0.2", "0.3"]
+    finally:
+        await asyncio.to_thread(cluster.shutdown)
+
+    status = await schema(astra_stand, keyspace, "status", "-d", versions)
+    assert status.exit_code == 0, status.stderr
+    assert "current version:  0.3" in status.stdout and "drift:            none" in status.stdout
+    assert "adapted:          v0.2: 3 statement(s) rewritten for Astra DB" in status.stdout
+    verify = await schema(astra_stand, keyspace, "verify", "-d", versions)
+    assert verify.exit_code == 0 and "0.1, 0.2, 0.3: ok" in verify.stdout
+    history = await schema(astra_stand, keyspace, "history")
+    assert "CREATE INDEX -> CREATE CUSTOM INDEX ... USING 'StorageAttachedIndex'" in history.stdout
+    assert "dropped compaction, speculative_retry" in history.stdout
+    health = await schema(astra_stand, keyspace, "validate-health")
+    assert health.exit_code == 0 and health.stdout.startswith("ok: ")
+
+
+async def test_without_adaptation_the_schema_fails_with_lints_message_before_anything_runs(
+    astra_stand: AstraStand, keyspace: str
+) -> None:
+    versions = str(TEMPORAL_ASTRA)
+    assert (await schema(astra_stand, keyspace, "setup-schema", "-v", "0.0")).exit_code == 0
+    lint = await asyncio.to_thread(CliRunner().invoke, schema_group, ["lint", "-d", versions])
+    first_error = next(line for line in lint.stdout.splitlines() if ": error [" in line)
+
+    plain = await schema(
+        astra_stand, keyspace, "update-schema", "-d", versions, "--no-astra-compat"
+    )
+    assert plain.exit_code == 1
+    assert first_error in plain.stderr and "Nothing was run" in plain.stderr
+    tables = {
+        row.table_name
+        for row in astra_stand.superuser().execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+        )
+    }
+    assert not tables & {"executions", "namespaces", "schema_audit", "tasks"}
+    status = await schema(astra_stand, keyspace, "status")
+    assert "current version:  0.0" in status.stdout
 
 
 async def test_the_installed_command_reads_the_astra_environment_variables(

@@ -139,3 +139,35 @@ def cassandra_settings() -> tuple[str, int]:
     """Host and port of the test Cassandra node (found or started once per process)."""
     host, _, port = cassandra_endpoint().split(",")[0].partition(":")
     return host, int(port or 9042)
+
+
+TEMPORAL_ASTRA = FIXTURES / "temporal_astra" / "versioned"
+"""A Temporal-format directory written for Apache Cassandra: plain ``CREATE INDEX`` and
+table options that Astra DB ignores, over several versions and multi-statement files."""
+
+CLI_CLEAN_ENV: dict[str, str | None] = {
+    name: None
+    for name in (
+        "CASSANDRA_HOST",
+        "CASSANDRA_PORT",
+        "CASSANDRA_KEYSPACE",
+        "CASSANDRA_USER",
+        "CASSANDRA_PASSWORD",
+        "SQL_PLUGIN",
+        "SQL_DATABASE",
+        "ASTRA_TOKEN",
+        "ASTRA_SECURE_CONNECT_BUNDLE",
+        "PC_CONFIG",
+    )
+}
+
+
+async def run_cli(*args: str) -> Any:
+    """``persistence-cassandra schema ARGS`` through click, on a worker thread."""
+    from click.testing import CliRunner
+
+    from persistence_cassandra.cli.schema_commands import schema_group
+
+    return await asyncio.to_thread(
+        CliRunner().invoke, schema_group, list(args), env=CLI_CLEAN_ENV, catch_exceptions=False
+    )

@@ -4,8 +4,11 @@ second run waits for the holder, or fails naming it; a crashed holder's lock exp
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from schema_tool_support import SchemaTarget
@@ -153,3 +156,76 @@ async def test_the_lock_is_renewed_while_a_run_lasts(schema_target: SchemaTarget
         current = await other.try_lock(new_lock_holder(), 2)
         assert current is not None and current.holder_id == held.holder.holder_id
     assert await other.try_lock(new_lock_holder(), 3) is None, "released on exit"
+
+
+def _dead_pid() -> int:
+    """The pid of a process of this host that has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+class Notes(MigrationListener):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.waiting: list[object] = []
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def waiting_for_lock(self, holder, waited: float) -> None:
+        self.waiting.append(holder)
+
+
+# PostgreSQL's advisory lock dies with the holder's session, so only the lease backends can
+# be left locked by a dead process.
+LEASE_BACKENDS = pytest.mark.parametrize("schema_target", ["sqlite", "cassandra"], indirect=True)
+
+
+@LEASE_BACKENDS
+async def test_a_lock_left_by_a_dead_process_of_this_host_is_taken_over_at_once(
+    schema_target: SchemaTarget,
+) -> None:
+    lease_target = schema_target
+    admin = await _prepared(lease_target)
+    dead = replace(new_lock_holder(), pid=_dead_pid())
+    assert await admin.try_lock(dead, 600) is None
+    listener = Notes()
+    patient = LockSettings(ttl=60, wait_timeout=8, poll_interval=0.2)
+    started = time.monotonic()
+    other = await lease_target.admin()
+    result = await update_schema(
+        other, read_schema_set(lease_target.fixture_set()), lock=patient, listener=listener
+    )
+    assert time.monotonic() - started < 8, "taken over, not waited out"
+    assert list(result.applied_versions) == list(ALL_VERSIONS)
+    (note,) = [n for n in listener.notes if "no longer exists" in n]
+    assert dead.holder_id in note and f"pid {dead.pid}" in note and "taking the lock over" in note
+    assert listener.waiting == [], "no waiting at all"
+
+
+@LEASE_BACKENDS
+async def test_a_live_or_remote_holder_is_named_with_its_lease_expiry(
+    schema_target: SchemaTarget,
+) -> None:
+    lease_target = schema_target
+    admin = await _prepared(lease_target)
+    # A dead pid, but on another host: its pid means nothing here, so it is waited for.
+    remote = replace(new_lock_holder(), host="elsewhere.example", pid=_dead_pid())
+    assert await admin.try_lock(remote, 120) is None
+    listener = Notes()
+    impatient = LockSettings(ttl=60, wait_timeout=1.0, poll_interval=0.2)
+    other = await lease_target.admin()
+    with pytest.raises(SchemaToolError) as raised:
+        await update_schema(
+            other, read_schema_set(lease_target.fixture_set()), lock=impatient, listener=listener
+        )
+    message = str(raised.value)
+    assert "elsewhere.example" in message and remote.holder_id in message
+    assert "its lease expires at" in message and "UTC" in message
+    assert listener.waiting and all(h.expires_at is not None for h in listener.waiting)
+    assert not [n for n in listener.notes if "no longer exists" in n]

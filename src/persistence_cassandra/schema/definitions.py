@@ -64,7 +64,7 @@ class Definition:
         columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
         if self.kind == "table":
             key = ", ".join(self.partition_key)
-            clustering = f", clustering {', '.join(self.clustering)}" if self.clustering else ""
+            clustering = f", clustering ({', '.join(self.clustering)})" if self.clustering else ""
             return f"({columns}) partition key ({key}){clustering}"
         if self.kind == "index":
             return f"on {self.target} using {self.index_class or 'the default index'}"
