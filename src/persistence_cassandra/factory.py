@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
+from persistence_cassandra.backend import Backend, OpenOptions
 from persistence_cassandra.config import DatastoreConfig, PersistenceConfig, default_config
 from persistence_cassandra.errors import ConfigError
 from persistence_cassandra.middleware import (
@@ -55,27 +54,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "persistence_cassandra.backends"
-
-
-@dataclass(frozen=True, slots=True)
-class OpenOptions:
-    """How a store is opened, beyond its configuration."""
-
-    create_schema: bool = False
-    """Create or upgrade the schema on open (only the embedded SQLite default does this)."""
-    verify_schema: bool = True
-    """Refuse a stored schema older than the code expects."""
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What a backend module exposes (as a module-level ``BACKEND`` object)."""
-
-    name: str
-
-    async def open(self, config: DatastoreConfig, options: OpenOptions) -> StoreBundle:
-        """Connect and return every store, sharing one session or pool."""
-        ...
 
 
 # name -> "module:attribute" of the built-ins, imported only when asked for.

@@ -10,12 +10,9 @@ import pytest
 from cassandra_test_support import Endpoint, make_config
 
 from persistence_cassandra import errors
-from persistence_cassandra.backends.cassandra.schema_setup import (
-    EXPECTED_SCHEMA_VERSION,
-    bundled_schema_set,
-)
 from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.factory import OpenOptions, open_store_bundle
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION, bundled_schema_set
 from persistence_cassandra.schema.lint import lint_statements
 from persistence_cassandra.schema.statements import split_statements
 
@@ -32,7 +29,7 @@ TABLES = {
 
 
 def test_the_bundled_schema_is_version_1_0_and_astra_clean() -> None:
-    schema_set = bundled_schema_set()
+    schema_set = bundled_schema_set("cassandra")
     assert schema_set.latest.text == EXPECTED_SCHEMA_VERSION
     latest = schema_set.versions[-1]
     statements = [

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from persistence_cassandra.backends.sql import EXPECTED_SCHEMA_VERSION
-from persistence_cassandra.backends.sql.schema_setup import bundled_schema_set
 from persistence_cassandra.schema import (
     Statement,
     lint_statements,
     parse_version,
     split_statements,
 )
+from persistence_cassandra.schema.bundled import bundled_schema_set
 
 
 def _statements(backend: str) -> list[Statement]:

@@ -7,6 +7,7 @@ driver, which is why the factory only imports it when a Cassandra store is opene
 from __future__ import annotations
 
 from persistence_cassandra import errors
+from persistence_cassandra.backend import OpenOptions
 from persistence_cassandra.backends.cassandra.cluster_metadata_store import (
     CassandraClusterMetadataStore,
 )
@@ -22,7 +23,6 @@ from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.backends.cassandra.shard_store import CassandraShardStore
 from persistence_cassandra.backends.cassandra.task_store import CassandraTaskStore
 from persistence_cassandra.config import DatastoreConfig
-from persistence_cassandra.factory import OpenOptions
 from persistence_cassandra.stores import (
     Capabilities,
     ClusterMetadataStore,

@@ -20,25 +20,17 @@ from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.schema.admin import StoredVersion
-from persistence_cassandra.schema.command_hints import PROGRAM, bundled_schema_name
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION, ensure_bundled_schema
+from persistence_cassandra.schema.bundled import verify_schema_version as verify_bundled_version
+from persistence_cassandra.schema.command_hints import PROGRAM
 from persistence_cassandra.schema.connect import open_keyspace_admin, open_schema_admin
-from persistence_cassandra.schema.inspection import check_schema_version
-from persistence_cassandra.schema.runner import ensure_schema
-from persistence_cassandra.schema.versions import SchemaSet, find_schema_set, parse_version
 
 __all__ = [
-    "EXPECTED_SCHEMA_VERSION",
     "KeyspaceVersionReader",
-    "bundled_schema_set",
     "create_keyspace_and_schema",
     "keyspace_exists",
     "verify_schema_version",
 ]
-
-EXPECTED_SCHEMA_VERSION = "1.0"
-"""The schema version this code needs; an older stored version refuses to open."""
-
-SCHEMA_NAME = "persistence"
 
 KEYSPACE_EXISTS = "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?"
 TABLE_EXISTS = (
@@ -49,10 +41,6 @@ READ_VERSION = (
     "SELECT curr_version, min_compatible_version, creation_time FROM {ks}.schema_version "
     "WHERE keyspace_name = ?"
 )
-
-
-def bundled_schema_set() -> SchemaSet:
-    return find_schema_set(name=bundled_schema_name("cassandra", SCHEMA_NAME))
 
 
 class KeyspaceVersionReader:
@@ -102,12 +90,7 @@ async def create_keyspace_and_schema(config: DatastoreConfig) -> None:
             await keyspaces.close()
     admin = await open_schema_admin(config)
     try:
-        schema_set = bundled_schema_set()
-        stored = await admin.read_version()
-        # A newer stored schema means code rolled back after an upgrade: it must still open,
-        # and the engine would refuse to plan a downgrade.
-        if stored is None or parse_version(stored.curr_version) < schema_set.latest:
-            await ensure_schema(admin, schema_set)
+        await ensure_bundled_schema(admin, await admin.read_version())
     finally:
         await admin.close()
 
@@ -122,6 +105,4 @@ async def verify_schema_version(session: CassandraSession, keyspace: str) -> Sto
             actual=None,
             expected=EXPECTED_SCHEMA_VERSION,
         )
-    return await check_schema_version(
-        KeyspaceVersionReader(session, keyspace), EXPECTED_SCHEMA_VERSION
-    )
+    return await verify_bundled_version(KeyspaceVersionReader(session, keyspace))

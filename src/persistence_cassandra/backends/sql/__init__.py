@@ -12,7 +12,7 @@ background maintenance.
 
 from __future__ import annotations
 
-from persistence_cassandra.backends.sql.schema_setup import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.backends.sql.task_store import SqlTaskStore
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION
 
 __all__ = ["EXPECTED_SCHEMA_VERSION", "SqlTaskStore"]

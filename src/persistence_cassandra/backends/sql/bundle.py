@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from persistence_cassandra.backend import OpenOptions
 from persistence_cassandra.backends.sql.cluster_metadata_store import SqlClusterMetadataStore
 from persistence_cassandra.backends.sql.execution_store import SqlExecutionStore
 from persistence_cassandra.backends.sql.history_store import SqlHistoryStore
@@ -12,7 +13,6 @@ from persistence_cassandra.backends.sql.schema_setup import SqlVersionReader, ve
 from persistence_cassandra.backends.sql.shard_store import SqlShardStore
 from persistence_cassandra.backends.sql.task_store import SqlTaskStore
 from persistence_cassandra.backends.sql.transaction import TransactionRunner
-from persistence_cassandra.factory import OpenOptions
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
 __all__ = ["open_sql_bundle"]

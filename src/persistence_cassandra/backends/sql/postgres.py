@@ -31,13 +31,10 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
+from persistence_cassandra.backend import OpenOptions
 from persistence_cassandra.backends.sql.bundle import open_sql_bundle
 from persistence_cassandra.backends.sql.dialect import SqlDialect
-from persistence_cassandra.backends.sql.schema_setup import (
-    EXPECTED_SCHEMA_VERSION,
-    SqlVersionReader,
-    ensure_bundled_schema,
-)
+from persistence_cassandra.backends.sql.schema_setup import SqlVersionReader, ensure_bundled_schema
 from persistence_cassandra.backends.sql.transaction import Lookup, Row, Tx
 from persistence_cassandra.backends.sql.unit_threads import (
     STOP,
@@ -57,8 +54,8 @@ from persistence_cassandra.errors import (
     Timeout,
     Unavailable,
 )
-from persistence_cassandra.factory import OpenOptions
 from persistence_cassandra.schema.admin_postgres import PostgresSchemaAdmin
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
 __all__ = [

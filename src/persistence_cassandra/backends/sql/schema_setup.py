@@ -16,37 +16,21 @@ from __future__ import annotations
 
 from persistence_cassandra.backends.sql.transaction import TransactionRunner, Tx
 from persistence_cassandra.errors import SchemaVersionMismatch
-from persistence_cassandra.schema import sql_bookkeeping
+from persistence_cassandra.schema import bundled, sql_bookkeeping
 from persistence_cassandra.schema.admin import SchemaAdmin, StoredVersion
 from persistence_cassandra.schema.command_hints import PROGRAM, bundled_schema_name
-from persistence_cassandra.schema.inspection import check_schema_version
 from persistence_cassandra.schema.lock import LockSettings
-from persistence_cassandra.schema.runner import ensure_schema
-from persistence_cassandra.schema.versions import SchemaSet, find_schema_set, parse_version
 
 __all__ = [
-    "EXPECTED_SCHEMA_VERSION",
-    "SCHEMA_NAME",
     "SqlVersionReader",
-    "bundled_schema_set",
     "ensure_bundled_schema",
     "missing_database",
     "verify_schema_version",
 ]
 
-EXPECTED_SCHEMA_VERSION = "1.0"
-"""The schema version this code needs; an older stored version refuses to open."""
-
-SCHEMA_NAME = "persistence"
-
 OPEN_LOCK = LockSettings(poll_interval=0.25)
 """The engine's defaults, but a store opened next to another one that is creating the schema
 notices the lock's release sooner than a CLI run would need to."""
-
-
-def bundled_schema_set(backend: str) -> SchemaSet:
-    """The bundled set of ``backend`` (``sqlite`` or ``postgres``)."""
-    return find_schema_set(name=bundled_schema_name(backend, SCHEMA_NAME))
 
 
 class SqlVersionReader:
@@ -86,26 +70,22 @@ async def ensure_bundled_schema(admin: SchemaAdmin, reader: SqlVersionReader) ->
     """Set up and update the database to the bundled latest, unless it is already there or
     newer (code rolled back after a schema upgrade must still open; the engine refuses to plan
     a downgrade)."""
-    schema_set = bundled_schema_set(admin.backend)
-    stored = await reader.read_version()
-    if stored is not None and parse_version(stored.curr_version) >= schema_set.latest:
-        return
-    await ensure_schema(admin, schema_set, lock=OPEN_LOCK)
+    await bundled.ensure_bundled_schema(admin, await reader.read_version(), lock=OPEN_LOCK)
 
 
 async def verify_schema_version(reader: SqlVersionReader) -> StoredVersion:
-    """The stored version if it is :data:`EXPECTED_SCHEMA_VERSION` or newer; otherwise
+    """The stored version if it is the bundled expected version or newer; otherwise
     ``SchemaVersionMismatch`` naming the command to run."""
-    return await check_schema_version(reader, EXPECTED_SCHEMA_VERSION)
+    return await bundled.verify_schema_version(reader)
 
 
 def missing_database(backend: str, scope: str, what: str) -> SchemaVersionMismatch:
     """The error for a database that does not exist at all (``what`` says which)."""
     target = f"{PROGRAM} --plugin {backend} --db {scope}"
-    name = bundled_schema_name(backend, SCHEMA_NAME)
+    name = bundled_schema_name(backend, bundled.SCHEMA_NAME)
     return SchemaVersionMismatch(
         f"{what} does not exist; open it with schema creation (the embedded default does) or "
         f"run `{target} setup-schema -v 0.0` then `{target} update-schema --schema-name {name}`",
         actual=None,
-        expected=EXPECTED_SCHEMA_VERSION,
+        expected=bundled.EXPECTED_SCHEMA_VERSION,
     )
