@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -27,6 +28,7 @@ from pydantic import (
 from persistence_cassandra.errors import ConfigError
 
 __all__ = [
+    "MAX_HISTORY_SHARDS",
     "AstraConfig",
     "CassandraConfig",
     "ConsistencyConfig",
@@ -40,6 +42,10 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+MAX_HISTORY_SHARDS = 16_384
+"""The largest ``numHistoryShards`` accepted: the most Temporal deployments run. The count is
+fixed for a cluster's life, and tools that visit every shard (``copy``) do work per shard."""
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -208,8 +214,13 @@ class DatastoreConfig(_Model):
 
 class PersistenceConfig(_Model):
     default_store: str = Field(alias="defaultStore")
-    num_history_shards: int = Field(default=4, ge=1, alias="numHistoryShards")
+    num_history_shards: int = Field(
+        default=4, ge=1, le=MAX_HISTORY_SHARDS, alias="numHistoryShards"
+    )
     datastores: dict[str, DatastoreConfig]
+    _unset: dict[str, dict[str, str]] = PrivateAttr(default_factory=dict)
+    """Per datastore: ``{key path: variable}`` of each ``${VAR}`` that is not set. Such a
+    value holds the reference's text; the datastore fails only when a command uses it."""
 
     @model_validator(mode="after")
     def _default_store_exists(self) -> PersistenceConfig:
@@ -222,12 +233,29 @@ class PersistenceConfig(_Model):
 
     def datastore(self, name: str | None = None) -> DatastoreConfig:
         """The named datastore, or the default one."""
+        key = self.check_name(name)
+        missing = self._unset.get(key)
+        if missing:
+            listed = "; ".join(
+                f"{where}: environment variable {variable} is not set"
+                for where, variable in missing.items()
+            )
+            raise ConfigError(listed)
+        return self.datastores[key]
+
+    def check_name(self, name: str | None = None) -> str:
+        """The datastore's name (the default one for ``None``); ``ConfigError`` listing the
+        known names for an unknown one. Unlike :meth:`datastore`, unset ``${VAR}`` references
+        in it are not an error here."""
         key = name or self.default_store
-        try:
-            return self.datastores[key]
-        except KeyError:
+        if key not in self.datastores:
             known = ", ".join(sorted(self.datastores))
-            raise ConfigError(f"unknown datastore {key!r} (known: {known})") from None
+            raise ConfigError(f"unknown datastore {key!r} (known: {known})")
+        return key
+
+    def unset_references(self) -> dict[str, dict[str, str]]:
+        """Per datastore, ``{key path: variable}`` of the ``${VAR}`` references not set."""
+        return {name: dict(found) for name, found in self._unset.items()}
 
 
 def default_data_dir() -> Path:
@@ -250,39 +278,69 @@ def default_config() -> PersistenceConfig:
     )
 
 
-def _expand_env(value: Any, where: str) -> Any:
+def _expand_env(value: Any, where: str, unset: dict[str, str] | None = None) -> Any:
+    """``value`` with every ``${VAR}`` (or ``${VAR:-fallback}``) replaced. A variable that is
+    not set raises ``ConfigError``, unless ``unset`` collects it (``{where: VAR}``) and the
+    reference's text is kept."""
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
             name, fallback = match.group(1), match.group(2)
             found = os.environ.get(name, fallback)
-            if found is None:
+            if found is not None:
+                return found
+            if unset is None:
                 raise ConfigError(f"{where}: environment variable {name} is not set")
-            return found
+            unset[where] = name
+            return match.group(0)
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _expand_env(v, f"{where}.{k}", unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand_env(v, f"{where}[{i}]", unset) for i, v in enumerate(value)]
     return value
 
 
+def _expand_block(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """The block with its references expanded, and the unset ones of each datastore: those
+    matter only to a command that uses that datastore (a secret of a store this command never
+    opens need not be in its environment). Elsewhere an unset variable is an error at once."""
+    expanded: dict[str, Any] = {}
+    unset: dict[str, dict[str, str]] = {}
+    for key, value in block.items():
+        if key == "datastores" and isinstance(value, dict):
+            stores: dict[str, Any] = {}
+            for name, store in value.items():
+                found: dict[str, str] = {}
+                stores[name] = _expand_env(store, f"persistence.datastores.{name}", found)
+                if found:
+                    unset[str(name)] = found
+            expanded[key] = stores
+        else:
+            expanded[key] = _expand_env(value, f"persistence.{key}")
+    return expanded, unset
+
+
 def _describe(error: ValidationError, root: str) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) if first["loc"] else ""
+    """Every problem pydantic found, each as ``path: problem``, joined on one line (an
+    operator fixing a file wants the whole list, not one mistake per run)."""
+    return "; ".join(_describe_one(problem, root) for problem in error.errors())
+
+
+def _describe_one(problem: Any, root: str) -> str:
+    location = ".".join(str(part) for part in problem["loc"]) if problem["loc"] else ""
     path = f"{root}.{location}" if location else root
-    kind = first["type"]
+    kind = problem["type"]
     if kind == "missing":
-        problem = "is required but missing"
+        text = "is required but missing"
     elif kind == "extra_forbidden":
-        problem = "is not a known key"
+        text = "is not a known key"
     else:
-        problem = first["msg"].removeprefix("Value error, ")
-        if "input" in first and kind != "value_error" and not isinstance(first["input"], dict):
-            problem += f" (got {first['input']!r})"
-    more = len(error.errors()) - 1
-    return f"{path}: {problem}" + (f" (and {more} more problem(s))" if more else "")
+        text = problem["msg"].removeprefix("Value error, ")
+        if "input" in problem and kind != "value_error" and not isinstance(problem["input"], dict):
+            text += f" (got {problem['input']!r})"
+    return f"{path}: {text}"
 
 
 def parse_config(document: Any, *, source: str = "config") -> PersistenceConfig:
@@ -292,11 +350,13 @@ def parse_config(document: Any, *, source: str = "config") -> PersistenceConfig:
     block = document.get("persistence", document)
     if not isinstance(block, dict):
         raise ConfigError(f"{source}: 'persistence' must be a mapping")
-    block = _expand_env(block, "persistence")
+    block, unset = _expand_block(block)
     try:
-        return PersistenceConfig.model_validate(block)
+        config = PersistenceConfig.model_validate(block)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc, 'persistence')}") from None
+    config._unset = unset
+    return config
 
 
 def load_config(path: str | Path | None) -> PersistenceConfig:

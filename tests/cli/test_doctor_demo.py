@@ -44,10 +44,20 @@ def data_dir(tmp_path, monkeypatch):
     return path
 
 
+def test_doctor_creates_nothing_and_says_how_to_create_the_store(data_dir):
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 1
+    assert not data_dir.exists()  # neither the file nor its directories
+    line = result.stderr.strip().splitlines()[-1]
+    assert "does not exist yet" in line
+    assert str(data_dir / "persistence.db") in line
+    assert "persistence-cassandra demo" in line
+
+
 def test_doctor_on_the_embedded_default(data_dir):
+    assert CliRunner().invoke(cli, ["demo"]).exit_code == 0
     result = CliRunner().invoke(cli, ["doctor"])
     assert result.exit_code == 0, result.output + result.stderr
-    assert (data_dir / "persistence.db").is_file()
     for check in DOCTOR_CHECKS:
         assert check in result.stdout
     assert "FAIL" not in result.stdout

@@ -128,7 +128,7 @@ def test_command_rejects_bad_group_input(tmp_path, monkeypatch):
     monkeypatch.setenv("PC_DATA_DIR", str(tmp_path / "data"))
     result = CliRunner().invoke(cli, ["workload", "--processes", "0"])
     assert result.exit_code == 2
-    assert "--processes must be at least 1 (got 0)" in result.stderr
+    assert "'--processes': 0 is not in the range 1<=x<=64" in result.stderr
     result = CliRunner().invoke(cli, ["workload", "--check-only"])
     assert result.exit_code == 2
     assert "need --group NAME" in result.stderr

@@ -32,6 +32,15 @@ from persistence_cassandra.persistence import Persistence
 __all__ = ["bench_command", "print_backend"]
 
 TARGET_RATIO = 0.85
+BENCH_BOUNDS: dict[str, tuple[int, int]] = {
+    # Each level starts that many workers on both sides: tasks, and connections' queues.
+    "concurrency": (1, 4_096),
+    # Every operation's latency is kept to compute percentiles: memory grows with --ops.
+    "ops": (1, 1_000_000),
+    "slices": (1, 100),
+}
+"""Inclusive ranges of bench's counts, checked before anything is opened."""
+MAX_LEVELS = 16
 REPORT_WIDTH = 170
 
 
@@ -40,8 +49,11 @@ def _concurrency(_ctx: click.Context, _param: click.Parameter, value: str) -> tu
         levels = tuple(int(part) for part in value.split(",") if part.strip())
     except ValueError:
         raise click.BadParameter("expected comma-separated integers, e.g. 1,8,64") from None
-    if not levels or min(levels) < 1:
-        raise click.BadParameter("expected at least one level, each at least 1")
+    low, high = BENCH_BOUNDS["concurrency"]
+    if not levels or min(levels) < low or max(levels) > high:
+        raise click.BadParameter(f"expected at least one level, each between {low} and {high:,}")
+    if len(levels) > MAX_LEVELS:
+        raise click.BadParameter(f"expected at most {MAX_LEVELS} levels (got {len(levels)})")
     return levels
 
 
@@ -217,12 +229,12 @@ def print_backend(result: BackendResult, console: Console) -> None:
     default="1,8,64,256",
     show_default=True,
     callback=_concurrency,
-    help="Operations in flight, comma-separated levels.",
+    help="Operations in flight, comma-separated levels (each 1 to 4,096; at most 16 levels).",
 )
 @click.option("--quick", is_flag=True, help="Small counts: a smoke run (indicative figures).")
 @click.option(
     "--ops",
-    type=click.IntRange(min=1),
+    type=click.IntRange(*BENCH_BOUNDS["ops"]),
     help="Operations per cell and side (default 2000; 200 with --quick).",
 )
 @click.option(
@@ -232,7 +244,7 @@ def print_backend(result: BackendResult, console: Console) -> None:
 )
 @click.option(
     "--slices",
-    type=click.IntRange(min=1),
+    type=click.IntRange(*BENCH_BOUNDS["slices"]),
     help="Interleaved runs per cell and side (raw, ours, ours, raw, ...); each side's "
     "figures are its median slice's (default 8; 2 with --quick).",
 )

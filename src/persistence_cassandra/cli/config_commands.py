@@ -18,19 +18,29 @@ __all__ = ["config_group", "describe_config", "render_config"]
 MASK = "****"
 
 
-def _masked(value: Any) -> Any:
+def _masked(value: Any, where: str, unset: dict[str, str]) -> Any:
+    if where in unset:
+        # Not a value at all: say so, rather than mask the reference's text as a secret.
+        return f"${{{unset[where]}}} (not set)"
     if isinstance(value, SecretStr):
         return MASK
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        return {key: _masked(item, f"{where}.{key}", unset) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_masked(item) for item in value]
+        return [_masked(item, f"{where}[{i}]", unset) for i, item in enumerate(value)]
     return value
 
 
 def render_config(config: PersistenceConfig, *, source: str = "") -> str:
-    """The effective configuration (defaults filled in) as YAML, every secret shown as ****."""
-    document = {"persistence": _masked(config.model_dump(by_alias=True, exclude_none=True))}
+    """The effective configuration (defaults filled in) as YAML, every secret shown as ****
+    and every ``${VAR}`` that is not set as ``${VAR} (not set)``."""
+    unset = {
+        where: variable
+        for found in config.unset_references().values()
+        for where, variable in found.items()
+    }
+    dumped = config.model_dump(by_alias=True, exclude_none=True)
+    document = {"persistence": _masked(dumped, "persistence", unset)}
     header = f"# source: {source}\n" if source else ""
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
@@ -47,9 +57,18 @@ def describe_config(config: PersistenceConfig, store: str | None = None) -> str:
     chosen = store or config.default_store
     backend = config.datastore(chosen).backend_name
     count = len(config.datastores)
+    unset = {
+        name: sorted(set(found.values()))
+        for name, found in config.unset_references().items()
+        if name != chosen
+    }
+    note = "".join(
+        f"; datastore {name!r} needs {', '.join(names)} set before use"
+        for name, names in sorted(unset.items())
+    )
     return (
         f"valid: {count} datastore(s); using {chosen!r} ({backend}); "
-        f"numHistoryShards={config.num_history_shards}"
+        f"numHistoryShards={config.num_history_shards}{note}"
     )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
+
 from persistence_cassandra.config import (
     DatastoreConfig,
     PersistenceConfig,
@@ -22,9 +24,24 @@ from persistence_cassandra.factory import open_persistence
 from persistence_cassandra.middleware import MiddlewareOptions
 from persistence_cassandra.persistence import Persistence
 
-__all__ = ["CliContext", "run_async"]
+__all__ = ["INTERRUPTED_EXIT", "CliContext", "Interrupted", "run_async"]
 
 T = TypeVar("T")
+
+INTERRUPTED_EXIT = 130
+"""The exit status of a command stopped by Ctrl-C (SIGINT), as shells report 128 + 2."""
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C stopped the command: one ``error:`` line saying what was kept, exit 130."""
+
+    exit_code = INTERRUPTED_EXIT
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -54,7 +71,9 @@ class CliContext:
                 default_config() if self.config_path is None else load_config(self.config_path)
             )
             # An unknown --store is a configuration mistake: report it now, not after connecting.
-            self._config.datastore(self.store)
+            # (An unset ${VAR} in it is reported by the command that uses it: `config show`
+            # shows it as unset.)
+            self._config.check_name(self.store)
         return self._config
 
     def datastore(self) -> DatastoreConfig:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from persistence_cassandra.cli.context import CliContext, run_async
+from persistence_cassandra.cli.context import CliContext, Interrupted, run_async
 from persistence_cassandra.config import DatastoreConfig, PersistenceConfig, load_config
 from persistence_cassandra.copy import (
     CopyOptions,
@@ -256,7 +256,7 @@ def copy_command(
         with _ProgressView(errors) as progress:
             result = run_async(_run_copy(config, source_name, target_name, options, progress))
     except KeyboardInterrupt:
-        raise click.ClickException(
+        raise Interrupted(
             f"interrupted; progress is saved in {options.state_path}: run the same command "
             "again to resume"
         ) from None

@@ -24,9 +24,19 @@ from rich.console import Console
 from rich.table import Table
 
 from persistence_cassandra.cli.context import CliContext, run_async
-from persistence_cassandra.config import CassandraConfig, PersistenceConfig, default_config
-from persistence_cassandra.errors import ConditionFailed, NotFound, PersistenceError
-from persistence_cassandra.factory import open_persistence
+from persistence_cassandra.config import (
+    CassandraConfig,
+    DatastoreConfig,
+    PersistenceConfig,
+    default_config,
+)
+from persistence_cassandra.errors import (
+    ConditionFailed,
+    NotFound,
+    PersistenceError,
+    SchemaVersionMismatch,
+)
+from persistence_cassandra.factory import OpenOptions, open_persistence
 from persistence_cassandra.middleware import MiddlewareOptions
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import (
@@ -320,16 +330,34 @@ async def run_doctor(
     config: PersistenceConfig | None = None, *, store: str | None = None
 ) -> DoctorReport:
     """Open the store and run every check; never raises for a failed check."""
-    datastore = (config or default_config()).datastore(store)
+    embedded = config is None
+    chosen = config or default_config()
+    datastore = chosen.datastore(store)
     report = DoctorReport(backend=datastore.backend_name, target="")
     persistence: Persistence | None = None
 
     async def connect() -> str:
         nonlocal persistence
-        # No retry: the doctor reports the store as it is, not as retries make it look.
-        persistence = await open_persistence(
-            config, store=store, middleware=MiddlewareOptions(retry=None)
-        )
+        try:
+            # No retry: the doctor reports the store as it is, not as retries make it look.
+            # No schema creation either (not even for the embedded default): the doctor looks
+            # and changes nothing, so a store that does not exist yet is reported as such.
+            persistence = await open_persistence(
+                chosen,
+                store=store,
+                middleware=MiddlewareOptions(retry=None),
+                options=OpenOptions(create_schema=_in_memory(datastore)),
+            )
+        except SchemaVersionMismatch as error:
+            if embedded and error.actual is None:
+                raise SchemaVersionMismatch(
+                    f"the embedded store {_embedded_path(chosen)} does not exist yet; any "
+                    "command that uses it creates it (for example `persistence-cassandra demo` "
+                    "or `persistence-cassandra workload`)",
+                    actual=None,
+                    expected=error.expected,
+                ) from error
+            raise
         report.backend = persistence.backend_name
         report.target = persistence.description
         return persistence.description or persistence.backend_name
@@ -364,6 +392,16 @@ async def run_doctor(
     finally:
         await opened.close()
     return report
+
+
+def _in_memory(datastore: DatastoreConfig) -> bool:
+    # An in-memory database lives and dies with the doctor: creating its schema leaves nothing.
+    return datastore.sql is not None and datastore.sql.database_name == ":memory:"
+
+
+def _embedded_path(config: PersistenceConfig) -> str:
+    sql = config.datastore().sql
+    return sql.database_name if sql is not None else "(unknown)"
 
 
 _STATUS_STYLE = {

@@ -8,6 +8,7 @@ usage and configuration mistakes and 1 for runtime failures. ``--verbose`` adds 
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -19,7 +20,7 @@ from persistence_cassandra import __version__
 from persistence_cassandra.cli.backup_command import backup_group
 from persistence_cassandra.cli.bench_command import bench_command
 from persistence_cassandra.cli.config_commands import config_group
-from persistence_cassandra.cli.context import CliContext
+from persistence_cassandra.cli.context import CliContext, Interrupted
 from persistence_cassandra.cli.copy_command import copy_command
 from persistence_cassandra.cli.demo import demo_command
 from persistence_cassandra.cli.doctor import doctor_command
@@ -118,8 +119,12 @@ class CommandGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.Abort, click.exceptions.NoArgsIsHelpError):
             raise
-        except CliFailure:
+        except (CliFailure, Interrupted):
             raise
+        except KeyboardInterrupt:
+            # asyncio.run has cancelled the command's task and its cleanup (closing stores,
+            # removing temporary files) has run: report it as the shell would, 128 + SIGINT.
+            raise Interrupted() from None
         except click.UsageError as error:
             raise _usage_failure(error) from None
         except click.ClickException as error:
@@ -171,6 +176,15 @@ cli.add_command(bench_command)
 cli.add_command(backup_group)
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    # SIGTERM (a service manager, `timeout`, `kill`) would end the process at once, leaving a
+    # bench's temporary store and an unsaved copy state behind: stop the way Ctrl-C does, so
+    # the command's cleanup runs.
+    signal.raise_signal(signal.SIGINT)
+
+
 def main() -> None:
     """Entry point of ``persistence-cassandra`` and ``python -m persistence_cassandra``."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     cli.main(prog_name=PROG_NAME)

@@ -24,7 +24,7 @@ from persistence_cassandra.workload import (
     WorkloadReport,
     run_workload,
 )
-from persistence_cassandra.workload.engine import resolve_settings
+from persistence_cassandra.workload.engine import BOUNDS, check_bound, resolve_settings
 from persistence_cassandra.workload.group import run_member
 from persistence_cassandra.workload.group_check import GroupReport, check_group, describe_members
 from persistence_cassandra.workload.processes import run_member_group
@@ -35,6 +35,8 @@ R = TypeVar("R", WorkloadReport, GroupReport)
 __all__ = ["print_group_report", "print_report", "workload_command"]
 
 REPORT_WIDTH = 120
+MAX_PROCESSES = 64
+"""Most member processes of one group (--processes, --members): each is a Python process."""
 PLAIN_PROGRESS_INTERVAL = 5.0
 """Seconds between progress lines when stderr is not a terminal."""
 
@@ -208,7 +210,7 @@ async def _open_and_run(
 @click.command("workload")
 @click.option(
     "--workflows",
-    type=click.IntRange(min=1),
+    type=click.IntRange(*BOUNDS["workflows"]),
     default=200,
     show_default=True,
     help="Workflow ids to run (one in five continues as new, one in ten reuses its id, one "
@@ -216,19 +218,20 @@ async def _open_and_run(
 )
 @click.option(
     "--shards",
-    type=click.IntRange(min=1),
-    help="Shards the process owns (default: numHistoryShards of the config, 4 by default).",
+    type=click.IntRange(*BOUNDS["shards"]),
+    help="Shards the process owns (default: numHistoryShards of the config, 4 by default). "
+    f"At most {BOUNDS['shards'][1]:,}.",
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(min=1),
+    type=click.IntRange(*BOUNDS["concurrency"]),
     default=32,
     show_default=True,
     help="Workflows in flight at once.",
 )
 @click.option(
     "--transitions",
-    type=click.IntRange(min=1),
+    type=click.IntRange(*BOUNDS["transitions"]),
     default=4,
     show_default=True,
     help="Workflow tasks per first run, each scheduling an activity, a timer or a signal.",
@@ -243,13 +246,18 @@ async def _open_and_run(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--processes",
-    type=int,
+    type=click.IntRange(1, MAX_PROCESSES),
     help="Run a group of N member processes sharing the shards (membership heartbeats, "
     "takeover with range bumps), then check every workflow of the group.",
 )
 @click.option("--member", is_flag=True, help="Run one member of --group (one per host).")
 @click.option("--group", help="The member group's name (with --member or --check-only).")
-@click.option("--members", type=int, default=1, help="Members to wait for before taking shards.")
+@click.option(
+    "--members",
+    type=click.IntRange(1, MAX_PROCESSES),
+    default=1,
+    help="Members to wait for before taking shards.",
+)
 @click.option("--check-only", is_flag=True, help="Check a finished --group and print its report.")
 @click.option(
     "--create-schema",
@@ -281,6 +289,15 @@ def workload_command(
     workflow-id reuse, resets and completion. At the end: throughput and p50/p99 per
     operation, then an integrity check that reads every workflow back; a violation exits 1.
     """
+    if shards is None:
+        # The config's numHistoryShards stands in for --shards: the same range, checked now
+        # rather than after the store is opened.
+        try:
+            check_bound("shards", context.load_config().num_history_shards)
+        except ValueError as error:
+            raise click.UsageError(
+                f"{error}; the config's numHistoryShards is the default"
+            ) from None
     if processes is not None or member or check_only:
         _group_modes(
             context,

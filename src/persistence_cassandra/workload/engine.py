@@ -57,6 +57,7 @@ from persistence_cassandra.workload.state import (
 from persistence_cassandra.workload.workflows import WorkflowChain
 
 __all__ = [
+    "BOUNDS",
     "WorkloadOptions",
     "WorkloadProgress",
     "plan_chain",
@@ -66,6 +67,29 @@ __all__ = [
 
 WORKFLOW_TASK_QUEUE = 1
 ACTIVITY_TASK_QUEUE = 2
+
+
+BOUNDS: dict[str, tuple[int, int]] = {
+    # Every chain's state is kept for the integrity check, so memory grows with this.
+    "workflows": (1, 100_000),
+    # Each owned shard runs a transfer and a timer queue: two polling tasks per shard.
+    "shards": (1, 1_024),
+    "concurrency": (1, 1_024),
+    # A run's history grows with its transitions, and the check reads it back whole.
+    "transitions": (1, 1_000),
+    "task_queues": (1, 64),
+}
+"""Inclusive ranges of the counts a run takes, checked before any work starts (the CLI's
+options use the same ranges)."""
+
+
+def check_bound(name: str, value: int, option: str | None = None) -> None:
+    """``ValueError`` naming ``option`` (default ``--name``) and its range when ``value`` is
+    outside :data:`BOUNDS`."""
+    low, high = BOUNDS[name]
+    if not low <= value <= high:
+        shown = option or f"--{name.replace('_', '-')}"
+        raise ValueError(f"{shown} must be between {low:,} and {high:,} (got {value:,})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +114,10 @@ class WorkloadOptions:
     namespace: str = "workload"
 
     def __post_init__(self) -> None:
-        for name in ("workflows", "concurrency", "task_queues"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.shards is not None and self.shards < 1:
-            raise ValueError("shards must be at least 1")
-        if self.transitions < 1:
-            raise ValueError("transitions must be at least 1")
+        for name in ("workflows", "concurrency", "transitions", "task_queues"):
+            check_bound(name, getattr(self, name))
+        if self.shards is not None:
+            check_bound("shards", self.shards)
         if self.duration is not None and self.duration <= 0:
             raise ValueError("duration must be positive")
 
@@ -299,6 +320,9 @@ async def _drain(context: WorkloadContext) -> None:
 
 
 def resolve_settings(options: WorkloadOptions, default_shards: int) -> WorkloadSettings:
+    if options.shards is None:
+        # The config's numHistoryShards may be larger than one process can own.
+        check_bound("shards", default_shards, "--shards (default: numHistoryShards)")
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**32)
     return WorkloadSettings(
         workflows=options.workflows,

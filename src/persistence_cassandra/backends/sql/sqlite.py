@@ -36,7 +36,13 @@ from persistence_cassandra.factory import OpenOptions
 from persistence_cassandra.schema.admin_sqlite import SQLITE_DB_NAME, SqliteSchemaAdmin
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
-__all__ = ["BACKEND", "SqliteBackend", "SqliteDialect", "connection_factory"]
+__all__ = [
+    "BACKEND",
+    "SqliteBackend",
+    "SqliteDialect",
+    "check_database_file",
+    "connection_factory",
+]
 
 
 MEMORY = ":memory:"
@@ -196,7 +202,11 @@ class SqliteBackend:
         )
         readers = 0 if memory else max(1, min(4, sql.max_conns - 1))
         runner = SqliteRunner(SqliteDialect(), connect, readers)
-        await runner.start()
+        try:
+            await runner.start()
+        except (Unavailable, InvalidRequest) as exc:
+            # The driver's words ("unable to open database file") do not say which file.
+            raise type(exc)(f"SQLite database {location}: {exc}") from exc
         reader = SqlVersionReader(runner, backend="sqlite", scope=location, db_name=SQLITE_DB_NAME)
 
         async def create_schema() -> None:
@@ -228,11 +238,37 @@ def _prepare_file(database: str, *, create: bool) -> str:
     if database == MEMORY:
         return MEMORY
     path = Path(database).expanduser().resolve()
+    check_database_file(path)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise missing_database("sqlite", str(path), f"SQLite database {path}")
     return str(path)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file (an empty file is a new database)."""
+
+
+def check_database_file(path: Path) -> None:
+    """``ConfigError`` naming ``path`` if it is a directory or a file that is not an SQLite
+    database: both are refused at once, before any connection thread starts, where SQLite itself
+    would only fail on the first statement."""
+    if path.is_dir():
+        raise ConfigError(f"SQLite database {path} is a directory, not a database file")
+    if not path.is_file():
+        if path.exists():
+            raise ConfigError(f"SQLite database {path} is not a regular file")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise ConfigError(f"SQLite database {path}: {path.parent} is not a directory")
+        return
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise ConfigError(f"SQLite database {path} cannot be read: {exc.strerror}") from None
+    if header and header != SQLITE_HEADER:
+        raise ConfigError(f"{path} is not an SQLite database (its first bytes are not SQLite's)")
 
 
 def _sqlite_config(config: DatastoreConfig) -> SqlConfig:

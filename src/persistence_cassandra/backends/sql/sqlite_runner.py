@@ -106,7 +106,12 @@ class SqliteRunner:
         try:
             await ready
         except BaseException:
+            # The writer has ended (or will, on STOP); the readers wait on their queue until
+            # told to stop, and a join without it would hang the failed open for ever.
             self._closed = True
+            self._queue.put(STOP)
+            for _ in self._readers:
+                self._read_queue.put(STOP)
             await asyncio.to_thread(self._shutdown)
             raise
 
