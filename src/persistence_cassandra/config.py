@@ -160,6 +160,12 @@ class CassandraConfig(_Model):
             raise ValueError("must start with a letter and hold only letters, digits and _")
         return value
 
+    @model_validator(mode="after")
+    def _check_hosts(self) -> CassandraConfig:
+        if self.astra is None and not self.host_list:
+            raise ValueError("hosts is empty: give at least one contact point (host[,host...])")
+        return self
+
     @property
     def host_list(self) -> list[str]:
         return [h.strip() for h in self.hosts.split(",") if h.strip()]

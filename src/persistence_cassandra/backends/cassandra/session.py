@@ -30,12 +30,14 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import cassandra
 from cassandra import ConsistencyLevel, ProtocolVersion
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
+    NoHostAvailable,
     ResponseFuture,
     Session,
 )
@@ -62,6 +64,7 @@ from cassandra.query import (
 from pydantic import SecretStr
 
 from persistence_cassandra import errors
+from persistence_cassandra.backends.cassandra.connect_errors import connect_failure
 from persistence_cassandra.backends.cassandra.errors import translate_error
 from persistence_cassandra.config import CassandraConfig, ReconnectConfig, TLSConfig
 from persistence_cassandra.errors import ConfigError
@@ -340,19 +343,28 @@ class CassandraSession:
         """Connect to the cluster (no keyspace yet; see :meth:`use_keyspace`)."""
         try:
             cluster = await _in_thread(lambda: build_cluster(config))
+        except cassandra.UnresolvableContactPoints as exc:
+            raise connect_failure(exc, config) from exc
         except (OSError, ValueError, ssl.SSLError) as exc:
             # Unreadable TLS files, unresolvable whitelisted hosts, a bad bundle path...
             raise ConfigError(f"cassandra: cannot set up the connection: {exc}") from exc
+        datacenters: set[str] = set()
 
         def blocking_connect() -> Session:
             try:
                 return cluster.connect()
             except BaseException:
+                # What the control connection learnt, for a data center name that is wrong.
+                datacenters.update(
+                    host.datacenter for host in cluster.metadata.all_hosts() if host.datacenter
+                )
                 cluster.shutdown()
                 raise
 
         try:
             session = await _in_thread(blocking_connect)
+        except (NoHostAvailable, cassandra.UnresolvableContactPoints) as exc:
+            raise connect_failure(exc, config, datacenters) from exc
         except Exception as exc:
             raise translate_error(exc, is_write=False) from exc
         if config.astra is not None:

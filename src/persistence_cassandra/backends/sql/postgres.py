@@ -108,7 +108,12 @@ class PostgresDialect(SqlDialect):
         return isinstance(exc, psycopg.Error | psycopg.Warning)
 
     def translate_error(self, exc: BaseException, *, committing: bool = False) -> PersistenceError:
-        detail = f"postgres: {exc}"
+        # libpq tries each address (and sslmode=prefer tries twice), repeating one reason per
+        # attempt: keep each distinct line once.
+        text = str(exc)
+        head = "connection failed: " if text.startswith("connection failed: ") else ""
+        lines = [line.strip() for line in text.removeprefix(head).splitlines() if line.strip()]
+        detail = "postgres: " + head + "; ".join(dict.fromkeys(lines))
         state = getattr(exc, "sqlstate", None) or ""
         if committing and (
             isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
