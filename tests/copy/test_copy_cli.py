@@ -171,8 +171,11 @@ async def test_unusable_state_files_are_one_line(source, tmp_path):
     state = tmp_path / "progress.json"
     args = ["copy", "--config", config, "--from", "src", "--to", "dst", "--state", str(state)]
 
+    # Not a copy state (perhaps a file of the user's): refused, and nobody is told to delete it.
     state.write_text("{not json")
-    assert_one_line_error(await invoke(*args), 1, "unreadable", "delete it")
+    result = await invoke(*args)
+    assert_one_line_error(result, 1, "is not a copy state file", "--state")
+    assert "delete" not in result.stderr
 
     state.write_text(
         json.dumps(

@@ -6,6 +6,7 @@ A thin adapter over :func:`persistence_cassandra.copy.copy_stores`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from persistence_cassandra.copy import (
     RecordKind,
     copy_stores,
 )
+from persistence_cassandra.copy.identity import database_identity
 from persistence_cassandra.errors import ConfigError
 from persistence_cassandra.factory import OpenOptions, open_store_bundle, wrap_bundle
 from persistence_cassandra.middleware import MiddlewareOptions
@@ -174,6 +176,7 @@ async def _run_copy(
     progress: _ProgressView,
 ) -> CopyResult:
     source_store, target_store = _datastores(config, source_name, target_name)
+    await _refuse_one_database(source_store, target_store, source_name, target_name)
     # The source is opened without schema creation (a missing SQLite file is an error, not a
     # new empty database) and only ever handed to the copy as a read-only view.
     source = await _open(source_store, create_schema=False)
@@ -190,6 +193,31 @@ async def _run_copy(
             await target.close()
     finally:
         await source.close()
+
+
+async def _refuse_one_database(
+    source: DatastoreConfig, target: DatastoreConfig, source_name: str, target_name: str
+) -> None:
+    """``ConfigError`` when both datastores are one database under two names (refused even
+    with ``--force``: a copy onto itself would compare a store with itself and prove nothing).
+    Checked before either is opened, so that not even the target's schema is created."""
+    first, second = await asyncio.gather(database_identity(source), database_identity(target))
+    if first is not None and first == second:
+        raise ConfigError(
+            f"--from {source_name} and --to {target_name} are the same database under two "
+            f"names ({_describe_identity(first)}); copy needs two databases"
+        )
+
+
+def _describe_identity(identity: tuple[str, ...]) -> str:
+    kind = identity[0]
+    if kind == "sqlite":
+        return "one SQLite file"
+    if kind == "postgres":
+        return f"PostgreSQL database {identity[2]} of one server"
+    if kind == "cassandra":
+        return f"keyspace {identity[3]} of cluster {identity[1]!r}"
+    return identity[-1]
 
 
 @click.command("copy")

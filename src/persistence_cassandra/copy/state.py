@@ -70,6 +70,15 @@ class CopyState:
             raise CopyStateError(f"cannot read copy state {path}: {exc.strerror}") from None
         try:
             document = json.loads(text)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or "format" not in document:
+            # Perhaps a file of the user's given by mistake: never advise deleting it.
+            raise CopyStateError(
+                f"{path} is not a copy state file; pass a new path with --state (or leave it "
+                "out for the default next to the config)"
+            )
+        try:
             state = cls._from_json(path, document)
         except (ValueError, KeyError, TypeError) as exc:
             raise CopyStateError(
