@@ -109,3 +109,41 @@ def test_postgres_connection_failures(tmp_path, address, password, needles):
         assert needle in line, line
     assert line.count("password authentication failed") <= 1
     assert "wrong-password" not in line
+
+
+# ------------------------------------------------------------------ item 3: drivers
+
+
+def test_the_readme_install_brings_every_backend_driver():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    required = " ".join(project["project"]["dependencies"])
+    for driver in ("cassandra-driver", "psycopg"):
+        assert driver in required
+
+
+def test_a_missing_postgres_driver_names_the_extra(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "pg.yaml"
+    config.write_text(
+        "persistence:\n  defaultStore: p\n  datastores:\n    p:\n      sql:\n"
+        "        pluginName: postgres\n        databaseName: app\n"
+        "        connectAddr: 127.0.0.1:1\n"
+    )
+    # As if psycopg were not installed: an import of it fails.
+    script = (
+        "import sys; sys.modules['psycopg'] = None; "
+        "from persistence_cassandra.cli.main import main; "
+        f"sys.argv = ['persistence-cassandra', '--config', {str(config)!r}, 'doctor']; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    line = result.stderr.strip().splitlines()[-1]
+    assert "pip install 'persistence-cassandra[postgres]'" in line, result.stderr
+    assert "Traceback" not in result.stderr

@@ -28,8 +28,17 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-import psycopg
-from psycopg import conninfo as pg_conninfo
+from persistence_cassandra.errors import ConfigError
+
+try:
+    import psycopg
+    from psycopg import conninfo as pg_conninfo
+except ImportError as missing:  # pragma: no cover - psycopg is a dependency of the package
+    # Only an install that left the driver out (or removed it) gets here: say what fixes it.
+    raise ConfigError(
+        f"the postgres backend needs the psycopg driver ({missing}); install it with "
+        "pip install 'persistence-cassandra[postgres]'"
+    ) from None
 
 from persistence_cassandra.backend import OpenOptions
 from persistence_cassandra.backends.sql.bundle import open_sql_bundle
