@@ -24,18 +24,25 @@ from backup_support import (
 )
 
 
+async def _written_keyspace(
+    node: BackupNodeHandle, directory: Path, workflows: int
+) -> tuple[str, dict[str, object], list[str]]:
+    """A fresh keyspace on the private node after a workload run: its name, its datastore
+    and the CLI's ``--config`` arguments for it (with the node's backup block)."""
+    keyspace = new_keyspace()
+    await make_keyspace(node.host, node.port, keyspace)
+    store = cassandra_store(node.host, node.port, keyspace)
+    base = ["--config", str(write_config(directory, store, [node.facts()]))]
+    workload = await run_cli(*base, "workload", "--workflows", str(workflows), "--seed", "1")
+    assert workload.exit_code == 0, workload.output
+    return keyspace, store, base
+
+
 async def test_backup_then_restore_brings_back_the_backup_time_state(
     backup_node: BackupNodeHandle, tmp_path: Path
 ) -> None:
     host, port = backup_node.host, backup_node.port
-    keyspace = new_keyspace()
-    await make_keyspace(host, port, keyspace)
-    store = cassandra_store(host, port, keyspace)
-    config = write_config(tmp_path, store, [backup_node.facts()])
-    base = ["--config", str(config)]
-
-    workload = await run_cli(*base, "workload", "--workflows", "20", "--seed", "1")
-    assert workload.exit_code == 0, workload.output
+    keyspace, store, base = await _written_keyspace(backup_node, tmp_path, 20)
     before = await census_of(store)
     assert sum(count for count, _ in before[0].values()) > 100
     version_before, tables_before = schema_state(host, port, keyspace)
@@ -76,12 +83,8 @@ async def test_backup_then_restore_brings_back_the_backup_time_state(
 async def test_verify_reports_a_file_deleted_from_a_backup(
     backup_node: BackupNodeHandle, tmp_path: Path
 ) -> None:
-    host, port = backup_node.host, backup_node.port
-    keyspace = new_keyspace()
-    await make_keyspace(host, port, keyspace)
-    config = write_config(tmp_path, cassandra_store(host, port, keyspace), [backup_node.facts()])
-    base = ["--config", str(config)]
-    assert (await run_cli(*base, "workload", "--workflows", "5")).exit_code == 0
+    host = backup_node.host
+    keyspace, _, base = await _written_keyspace(backup_node, tmp_path, 5)
     create = await run_cli(*base, "backup", "create", "to-damage")
     assert create.exit_code == 0, create.output
     assert (await run_cli(*base, "backup", "verify", "to-damage")).exit_code == 0

@@ -155,6 +155,26 @@ class BackupSession:
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
             return list(pool.map(work, self.nodes))
 
+    def _medusa_on_each(self, done: str, *args: str) -> list[tuple[MedusaRun, float]]:
+        """medusa ``args`` beside every node at once: each run and its seconds."""
+
+        def one(node: MedusaNode) -> tuple[MedusaRun, float]:
+            begun = time.monotonic()
+            temp = str(node.work_dir / "restore")
+            run = node.run(*(temp if arg == "{temp}" else arg for arg in args))
+            seconds = time.monotonic() - begun
+            self._say(f"  {node.address}: {done} in {seconds:.1f}s")
+            return run, seconds
+
+        return self._each(one)
+
+    def _failures(self, runs: list[tuple[MedusaRun, float]]) -> list[str]:
+        return [
+            f"{node.address}: {run.error_line()}"
+            for node, (run, _) in zip(self.nodes, runs, strict=True)
+            if not run.ok
+        ]
+
     def status(self, name: str) -> dict[str, Any] | None:
         """medusa's status of backup ``name`` (every node's part), ``None`` if there is none."""
         run = self.nodes[0].run("status", "--backup-name", name, "--output", "json")
@@ -243,18 +263,10 @@ class BackupSession:
         started = time.monotonic()
         self._say(f"backing up {len(self.nodes)} node(s) as {name!r} ...")
 
-        def backup(node: MedusaNode) -> tuple[MedusaRun, float]:
-            begun = time.monotonic()
-            run = node.run("backup-node", "--backup-name", name, "--mode", self.settings.mode)
-            self._say(f"  {node.address}: backed up in {time.monotonic() - begun:.1f}s")
-            return run, time.monotonic() - begun
-
-        runs = self._each(backup)
-        failures = [
-            f"{node.address}: {run.error_line()}"
-            for node, (run, _) in zip(self.nodes, runs, strict=True)
-            if not run.ok
-        ]
+        runs = self._medusa_on_each(
+            "backed up", "backup-node", "--backup-name", name, "--mode", self.settings.mode
+        )
+        failures = self._failures(runs)
         empty = [
             node.address
             for node, (run, _) in zip(self.nodes, runs, strict=True)
@@ -340,26 +352,18 @@ class BackupSession:
         for keyspace in keyspaces:
             extra += ["--keyspace", keyspace]
 
-        def restore(node: MedusaNode) -> tuple[MedusaRun, float]:
-            begun = time.monotonic()
-            run = node.run(
-                "restore-node",
-                "--backup-name",
-                name,
-                "--in-place",
-                "--temp-dir",
-                str(node.work_dir / "restore"),
-                *extra,
-            )
-            self._say(f"  {node.address}: restored in {time.monotonic() - begun:.1f}s")
-            return run, time.monotonic() - begun
-
-        runs = self._each(restore)
-        failures = [
-            f"{node.address}: {run.error_line()}"
-            for node, (run, _) in zip(self.nodes, runs, strict=True)
-            if not run.ok
-        ]
+        # {temp} is each node's own download directory.
+        runs = self._medusa_on_each(
+            "restored",
+            "restore-node",
+            "--backup-name",
+            name,
+            "--in-place",
+            "--temp-dir",
+            "{temp}",
+            *extra,
+        )
+        failures = self._failures(runs)
         if failures:
             raise BackupError(f"restore of {name!r} failed on {'; '.join(failures)}")
         self._each(self._wait_up)
