@@ -162,12 +162,19 @@ CLI_CLEAN_ENV: dict[str, str | None] = {
 }
 
 
-async def run_cli(*args: str) -> Any:
-    """``persistence-cassandra schema ARGS`` through click, on a worker thread."""
+async def run_cli(*args: str, env: dict[str, str | None] | None = None, stdin: str = "") -> Any:
+    """``persistence-cassandra schema ARGS`` through click, on a worker thread (each command
+    runs its own event loop), with no connection settings from the environment."""
     from click.testing import CliRunner
 
     from persistence_cassandra.cli.schema_commands import schema_group
 
+    merged = {**CLI_CLEAN_ENV, **(env or {})}
     return await asyncio.to_thread(
-        CliRunner().invoke, schema_group, list(args), env=CLI_CLEAN_ENV, catch_exceptions=False
+        CliRunner().invoke,
+        schema_group,
+        list(args),
+        env=merged,
+        input=stdin,
+        catch_exceptions=False,
     )

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from schema_tool_support import TEMPORAL_STYLE, SchemaTarget, cassandra_settings
-
-from persistence_cassandra.cli.schema_commands import schema_group
+from schema_tool_support import TEMPORAL_STYLE, SchemaTarget, cassandra_settings, run_cli
 
 COMMANDS = [
     "create-keyspace",
@@ -26,30 +24,7 @@ COMMANDS = [
     "verify",
     "lint",
 ]
-CLEAN_ENV = {
-    name: None
-    for name in (
-        "CASSANDRA_HOST",
-        "CASSANDRA_PORT",
-        "CASSANDRA_KEYSPACE",
-        "CASSANDRA_USER",
-        "CASSANDRA_PASSWORD",
-        "SQL_PLUGIN",
-        "SQL_DATABASE",
-        "ASTRA_TOKEN",
-        "ASTRA_SECURE_CONNECT_BUNDLE",
-        "PC_CONFIG",
-    )
-}
-
-
-async def run(*args: str, env: dict[str, str | None] | None = None, stdin: str = "") -> Result:
-    """Invoke the group on a worker thread (each command runs its own event loop)."""
-    runner = CliRunner()
-    merged = {**CLEAN_ENV, **(env or {})}
-    return await asyncio.to_thread(
-        runner.invoke, schema_group, list(args), env=merged, input=stdin, catch_exceptions=False
-    )
+run = run_cli
 
 
 def one_error_line(result: Result) -> str:

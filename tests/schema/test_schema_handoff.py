@@ -9,7 +9,7 @@ import pytest
 from schema_tool_support import SchemaTarget, run_cli
 
 from persistence_cassandra.errors import SchemaToolError
-from persistence_cassandra.schema import read_schema_set, setup_schema, update_schema
+from persistence_cassandra.schema import SchemaAdmin, read_schema_set, setup_schema, update_schema
 
 ALL_VERSIONS = ["0.1", "0.2", "1.0", "1.1"]
 
@@ -36,14 +36,26 @@ CREATE TABLE cluster_membership (
 """
 
 
+async def _set_up_from(target: SchemaTarget, tmp_path: Path, schema: str) -> SchemaAdmin:
+    """A keyspace set up at version 0.0 from a full schema file."""
+    full = tmp_path / "schema.cql"
+    full.write_text(schema)
+    admin = await target.admin()
+    await setup_schema(admin, version="0.0", schema_file=full)
+    return admin
+
+
+async def _refusal(target: SchemaTarget, admin: SchemaAdmin) -> str:
+    with pytest.raises(SchemaToolError) as raised:
+        await update_schema(admin, read_schema_set(target.fixture_set()))
+    return str(raised.value)
+
+
 async def test_a_full_schema_setup_hands_off_to_the_versioned_directory(
     cassandra_schema_target: SchemaTarget, tmp_path: Path
 ) -> None:
     target = cassandra_schema_target
-    full = tmp_path / "schema.cql"
-    full.write_text(FULL_CQL)
-    admin = await target.admin()
-    await setup_schema(admin, version="0.0", schema_file=full)
+    admin = await _set_up_from(target, tmp_path, FULL_CQL)
     result = await update_schema(admin, read_schema_set(target.fixture_set()))
     assert list(result.applied_versions) == ALL_VERSIONS
     # Every CREATE and ADD found in place with its definition; only the INSERTs ran.
@@ -57,13 +69,8 @@ async def test_an_object_defined_otherwise_stops_the_run_naming_both_definitions
     cassandra_schema_target: SchemaTarget, tmp_path: Path
 ) -> None:
     target = cassandra_schema_target
-    full = tmp_path / "schema.cql"
-    full.write_text("CREATE TYPE serialized_event_batch (encoding_type text, version bigint);\n")
-    admin = await target.admin()
-    await setup_schema(admin, version="0.0", schema_file=full)
-    with pytest.raises(SchemaToolError) as raised:
-        await update_schema(admin, read_schema_set(target.fixture_set()))
-    message = str(raised.value)
+    schema = "CREATE TYPE serialized_event_batch (encoding_type text, version bigint);\n"
+    message = await _refusal(target, await _set_up_from(target, tmp_path, schema))
     assert "type serialized_event_batch, which already exists with another definition" in message
     assert "(encoding_type text, version bigint) in the catalog" in message
     assert "declares (encoding_type text, version int, data blob)" in message
@@ -75,18 +82,13 @@ async def test_a_table_key_that_differs_is_a_different_definition(
     cassandra_schema_target: SchemaTarget, tmp_path: Path
 ) -> None:
     target = cassandra_schema_target
-    full = tmp_path / "schema.cql"
-    full.write_text(
+    schema = (
         "CREATE TYPE serialized_event_batch (encoding_type text, version int, data blob);\n"
         "CREATE TABLE schema_audit (id timeuuid PRIMARY KEY, version text, note text);\n"
         "CREATE TABLE executions (shard_id int, type int, run_id uuid, "
         "next_event frozen<serialized_event_batch>, PRIMARY KEY (shard_id, run_id, type));\n"
     )
-    admin = await target.admin()
-    await setup_schema(admin, version="0.0", schema_file=full)
-    with pytest.raises(SchemaToolError) as raised:
-        await update_schema(admin, read_schema_set(target.fixture_set()))
-    message = str(raised.value)
+    message = await _refusal(target, await _set_up_from(target, tmp_path, schema))
     assert "table executions, which already exists with another definition" in message
     assert "clustering (run_id asc, type asc) in the catalog" in message
     assert "clustering (type asc, run_id asc)." in message

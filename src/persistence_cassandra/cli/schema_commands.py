@@ -389,9 +389,11 @@ class _ProgressListener(MigrationListener):
         if not plan.steps:
             return
         versions = ", ".join(step.version.text for step in plan.steps)
+        adapted = sum(len(step.adaptations) for step in plan.steps)
+        adapted_note = f", {adapted} adapted for Astra DB (see history)" if adapted else ""
         self._console.print(
             f"{self._target}: applying {len(plan.steps)} version(s) ({versions}), "
-            f"{plan.statement_count} statement(s)",
+            f"{plan.statement_count} statement(s){adapted_note}",
             highlight=False,
         )
         self._progress = Progress(
@@ -433,6 +435,12 @@ class _ProgressListener(MigrationListener):
     ) -> None:
         if self._progress is not None:
             self._progress.advance(self._task)
+        if outcome == "skipped":
+            self._console.print(
+                f"v{step.version.text} statement {planned.index + 1}: nothing left to run after "
+                "the Astra adaptation, recorded as skipped",
+                highlight=False,
+            )
         if outcome == "already-present":
             self._console.print(
                 f"v{step.version.text} statement {planned.index + 1}: already in place "

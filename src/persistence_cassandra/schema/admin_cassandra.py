@@ -610,9 +610,11 @@ class CassandraSchemaAdmin:
             expires_at=None if remaining is None else utc_now() + timedelta(seconds=remaining),
         )
 
-    async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
-        # Conditional on the dead holder's id: of several runs taking over at once, one wins.
-        now = utc_now()
+    async def _rewrite_lock(
+        self, holder: LockHolder, ttl: float, *, acquired_at: datetime, if_holder: str
+    ) -> bool:
+        # Every column is rewritten with the new TTL: the row lives while any cell does. The
+        # condition on the current holder makes renewals and take-overs exclusive.
         rows = await self._rows(
             "UPDATE {ks}.schema_migration_lock USING TTL %s SET holder = %s, host = %s, pid = %s, "
             "acquired_at = %s, renewed_at = %s WHERE lock_name = %s IF holder = %s",
@@ -621,31 +623,24 @@ class CassandraSchemaAdmin:
                 holder.holder_id,
                 holder.host,
                 holder.pid,
-                now,
-                now,
+                acquired_at,
+                utc_now(),
                 LOCK_NAME,
-                dead.holder_id,
+                if_holder,
             ),
         )
         return bool(rows and rows[0].get("[applied]"))
 
     async def renew_lock(self, holder: LockHolder, ttl: float) -> bool:
-        # Every column is rewritten with the new TTL: the row lives while any cell does.
-        rows = await self._rows(
-            "UPDATE {ks}.schema_migration_lock USING TTL %s SET holder = %s, host = %s, pid = %s, "
-            "acquired_at = %s, renewed_at = %s WHERE lock_name = %s IF holder = %s",
-            (
-                max(1, int(ttl)),
-                holder.holder_id,
-                holder.host,
-                holder.pid,
-                holder.acquired_at,
-                utc_now(),
-                LOCK_NAME,
-                holder.holder_id,
-            ),
+        return await self._rewrite_lock(
+            holder, ttl, acquired_at=holder.acquired_at, if_holder=holder.holder_id
         )
-        return bool(rows and rows[0].get("[applied]"))
+
+    async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
+        # Conditional on the dead holder's id: of several runs taking over at once, one wins.
+        return await self._rewrite_lock(
+            holder, ttl, acquired_at=utc_now(), if_holder=dead.holder_id
+        )
 
     async def release_lock(self, holder: LockHolder) -> None:
         await self._rows(

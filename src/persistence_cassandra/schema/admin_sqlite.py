@@ -274,21 +274,18 @@ class SqliteSchemaAdmin:
         return changed == 1
 
     async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
-        now = utc_now()
-        params = (
-            holder.holder_id,
-            holder.host,
-            holder.pid,
-            _stamp(now),
-            _stamp(now),
-            _stamp(now + timedelta(seconds=ttl)),
-            lock_name_for(),
-            dead.holder_id,
-        )
+        params = (*_lock_values(holder, ttl), lock_name_for(), dead.holder_id)
         return await self._run(_write_count, sql.TAKE_OVER_LOCK, params) == 1
 
     async def release_lock(self, holder: LockHolder) -> None:
         await self._run(_write_count, sql.DELETE_LOCK, (lock_name_for(), holder.holder_id))
+
+
+def _lock_values(holder: LockHolder, ttl: float, now: datetime | None = None) -> tuple[Any, ...]:
+    """holder, host, pid, acquired, renewed and expiry of a lease taken ``now``."""
+    now = now or utc_now()
+    expires = now + timedelta(seconds=ttl)
+    return (holder.holder_id, holder.host, holder.pid, _stamp(now), _stamp(now), _stamp(expires))
 
 
 def lock_name_for() -> str:
@@ -332,18 +329,7 @@ def _try_lock(
         if row is not None and row[0] != holder.holder_id and sql.to_datetime(row[5]) > now:
             conn.execute("ROLLBACK")
             return sql.lock_holder_from_row(row)
-        conn.execute(
-            sql.UPSERT_LOCK,
-            (
-                name,
-                holder.holder_id,
-                holder.host,
-                holder.pid,
-                _stamp(now),
-                _stamp(now),
-                _stamp(now + timedelta(seconds=ttl)),
-            ),
-        )
+        conn.execute(sql.UPSERT_LOCK, (name, *_lock_values(holder, ttl, now)))
         conn.execute("COMMIT")
         return None
     except BaseException:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from persistence_cassandra.schema.effects import ObjectKind, SchemaObject, identifier
 from persistence_cassandra.schema.statements import Statement, Token
 
-__all__ = ["Definition", "declared", "normalize_type", "same_definition"]
+__all__ = ["Definition", "declared", "normalize_type", "parenthesized", "same_definition"]
 
 _TYPE_ALIASES = {"varchar": "text"}
 _TABLE_CONSTRAINTS = ("CONSTRAINT", "UNIQUE", "FOREIGN", "CHECK", "EXCLUDE")
@@ -107,7 +107,7 @@ def _parts(tokens: Sequence[Token]) -> list[list[Token]]:
     return [part for part in parts if part]
 
 
-def _body(tokens: Sequence[Token], opener: int) -> tuple[list[Token], int]:
+def parenthesized(tokens: Sequence[Token], opener: int) -> tuple[list[Token], int]:
     """Tokens inside the parentheses opened at ``opener``, and the index after the ``)``."""
     depth = 0
     for i in range(opener, len(tokens)):
@@ -139,12 +139,12 @@ def _primary_key(
     """``PRIMARY KEY ((a, b), c)`` → ((a, b), (c,))."""
     if len(part) < 3 or not (part[0].is_word("PRIMARY") and part[1].is_word("KEY")):
         return None
-    inner, _ = _body(part, 2)
+    inner, _ = parenthesized(part, 2)
     groups = _parts(inner)
     if not groups:
         return (), ()
     first = groups[0]
-    partition = _names(_body(first, 0)[0]) if first[0].text == "(" else _names(first)
+    partition = _names(parenthesized(first, 0)[0]) if first[0].text == "(" else _names(first)
     return tuple(partition), tuple(n for group in groups[1:] for n in _names(group))
 
 
@@ -153,7 +153,7 @@ def _clustering_orders(after: Sequence[Token]) -> dict[str, str]:
     for i in range(len(after) - 2):
         if after[i].is_word("CLUSTERING") and after[i + 1].is_word("ORDER"):
             start = i + 3 if after[i + 2].is_word("BY") else i + 2
-            inner, _ = _body(after, start)
+            inner, _ = parenthesized(after, start)
             for part in _parts(inner):
                 direction = part[1].upper.lower() if len(part) > 1 else "asc"
                 orders[identifier(part[0])] = direction
@@ -165,7 +165,7 @@ def _table(statement: Statement, name: str, sql: bool) -> Definition | None:
     opener = next((i for i, t in enumerate(tokens) if t.kind == "punct" and t.text == "("), None)
     if opener is None:
         return None
-    inner, after = _body(tokens, opener)
+    inner, after = parenthesized(tokens, opener)
     columns: list[tuple[str, str]] = []
     partition: tuple[str, ...] = ()
     clustering: tuple[str, ...] = ()
@@ -193,7 +193,7 @@ def _type(statement: Statement, name: str) -> Definition | None:
     opener = next((i for i, t in enumerate(tokens) if t.kind == "punct" and t.text == "("), None)
     if opener is None:
         return None
-    inner, _ = _body(tokens, opener)
+    inner, _ = parenthesized(tokens, opener)
     fields = tuple((identifier(p[0]), _type_text(p[1:], set())) for p in _parts(inner))
     return Definition("type", name, fields)
 
@@ -213,7 +213,7 @@ def _index(statement: Statement, name: str) -> Definition | None:
     if opener is None:
         return None
     table = _names(tokens[on + 1 : opener])[-1:]
-    inner, after = _body(tokens, opener)
+    inner, after = parenthesized(tokens, opener)
     target = "".join(
         identifier(t) if t.kind in ("word", "ident") else t.text for t in inner
     ).lower()
@@ -233,7 +233,7 @@ def _added(statement: Statement, obj: SchemaObject, sql: bool) -> Definition | N
         return None
     rest = [t for t in tokens[add + 1 :] if not t.is_word("COLUMN", "IF", "NOT", "EXISTS")]
     if rest and rest[0].text == "(":
-        rest = _body(rest, 0)[0]
+        rest = parenthesized(rest, 0)[0]
     stops = _SQL_STOPS if sql else _COLUMN_STOPS
     for part in _parts([t for t in rest if not t.is_word("ADD")]):
         if part[0].kind in ("word", "ident") and identifier(part[0]) == obj.name:

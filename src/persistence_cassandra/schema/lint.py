@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from persistence_cassandra.schema.definitions import parenthesized
 from persistence_cassandra.schema.effects import identifier
 from persistence_cassandra.schema.statements import ALLOWED_VERBS, Statement, Token
 
@@ -224,17 +225,7 @@ def _table_options(statement: Statement) -> list[LintFinding]:
 def _definition_body(tokens: Sequence[Token]) -> list[Token]:
     """Tokens inside the outermost parentheses of a CREATE TABLE."""
     opener = next((i for i, t in enumerate(tokens) if t.kind == "punct" and t.text == "("), None)
-    if opener is None:
-        return []
-    depth = 0
-    for i in range(opener, len(tokens)):
-        if tokens[i].kind == "punct" and tokens[i].text == "(":
-            depth += 1
-        elif tokens[i].kind == "punct" and tokens[i].text == ")":
-            depth -= 1
-            if depth == 0:
-                return list(tokens[opener + 1 : i])
-    return []
+    return [] if opener is None else parenthesized(tokens, opener)[0]
 
 
 def _clustering_columns(body: Sequence[Token]) -> list[str] | None:
