@@ -25,6 +25,7 @@ from persistence_cassandra.bench import (
     run_bench_store,
 )
 from persistence_cassandra.cli.context import CliContext, run_async
+from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.config import PersistenceConfig, parse_config
 from persistence_cassandra.factory import OpenOptions, open_persistence
 from persistence_cassandra.persistence import Persistence
@@ -41,7 +42,6 @@ BENCH_BOUNDS: dict[str, tuple[int, int]] = {
 }
 """Inclusive ranges of bench's counts, checked before anything is opened."""
 MAX_LEVELS = 16
-REPORT_WIDTH = 170
 
 
 def _concurrency(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -309,14 +309,12 @@ def bench_command(
         append_events=base.append_events,
         read_events=base.read_events,
     )
-    progress = Console(stderr=True)
+    progress = console_for(stderr=True)
     report = run_async(_run(context, stores, options, create_schema, progress))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=REPORT_WIDTH)
+        console = console_for()
         for result in report.backends:
             print_backend(result, console)
     if report.errors:

@@ -7,6 +7,7 @@ A thin adapter over :func:`persistence_cassandra.copy.copy_stores`.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from persistence_cassandra.cli.context import CliContext, Interrupted, run_async
+from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.config import DatastoreConfig, PersistenceConfig, load_config
 from persistence_cassandra.copy import (
     CopyOptions,
@@ -31,11 +33,10 @@ from persistence_cassandra.factory import OpenOptions, open_store_bundle, wrap_b
 from persistence_cassandra.middleware import MiddlewareOptions
 from persistence_cassandra.persistence import Persistence
 
-__all__ = ["copy_command", "default_state_path", "print_result"]
+__all__ = ["copy_command", "default_state_path", "print_result", "result_json"]
 
 PLAIN_PROGRESS_INTERVAL = 5.0
 """Seconds between progress lines when stderr is not a terminal."""
-REPORT_WIDTH = 120
 
 
 def default_state_path(config_path: Path, source: str, target: str) -> Path:
@@ -103,6 +104,32 @@ class _ProgressView:
     def page_done(self, unit: str) -> None:
         self._pages += 1
         self._show()
+
+
+def result_json(result: CopyResult) -> dict[str, object]:
+    """The result for ``--json``: status, totals and every verification row."""
+    return {
+        "status": result.status.name.lower(),
+        "source": result.source,
+        "target": result.target,
+        "verified": result.verified,
+        "rows_moved": result.rows_moved,
+        "seconds": round(result.copy_seconds, 3),
+        "moved": {kind.label: count for kind, count in result.moved.items()},
+        "outcomes": {outcome.name.lower(): count for outcome, count in result.outcomes.items()},
+        "target_was_empty": result.target_was_empty,
+        "verification": [
+            {
+                "record_kind": row.label,
+                "source_count": row.source_count,
+                "source_checksum": row.source_checksum,
+                "target_count": row.target_count,
+                "target_checksum": row.target_checksum,
+                "ok": row.ok,
+            }
+            for row in result.verification
+        ],
+    }
 
 
 def print_result(result: CopyResult, console: Console) -> None:
@@ -251,6 +278,7 @@ def _describe_identity(identity: tuple[str, ...]) -> str:
     metavar="N",
     help="Target writes in flight at once.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
 def copy_command(
     cli: CliContext,
@@ -262,6 +290,7 @@ def copy_command(
     dry_run: bool,
     page_size: int,
     concurrency: int,
+    as_json: bool = False,
 ) -> None:
     """Copy every record of one datastore into another (any two backends), resumably."""
     path = config_path or cli.config_path
@@ -279,7 +308,7 @@ def copy_command(
         page_size=page_size,
         max_in_flight=concurrency,
     )
-    errors = Console(stderr=True, width=REPORT_WIDTH)
+    errors = console_for(stderr=True)
     try:
         with _ProgressView(errors) as progress:
             result = run_async(_run_copy(config, source_name, target_name, options, progress))
@@ -288,7 +317,10 @@ def copy_command(
             f"interrupted; progress is saved in {options.state_path}: run the same command "
             "again to resume"
         ) from None
-    print_result(result, Console(width=REPORT_WIDTH))
+    if as_json:
+        click.echo(json.dumps(result_json(result), indent=2))
+    else:
+        print_result(result, console_for())
     if not result.verified:
         failed = ", ".join(row.label for row in result.verification if not row.ok)
         raise click.ClickException(f"verification failed: source and target differ in {failed}")

@@ -13,6 +13,7 @@ in plain words under the tables; it never makes the doctor fail.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from persistence_cassandra.cli.context import CliContext, run_async
+from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.config import (
     CassandraConfig,
     DatastoreConfig,
@@ -55,6 +57,7 @@ __all__ = [
     "durability_warnings",
     "print_report",
     "replication_factors",
+    "report_json",
     "run_doctor",
 ]
 
@@ -436,9 +439,34 @@ def print_report(report: DoctorReport, console: Console) -> None:
         console.print(f"[bold yellow]WARNING:[/bold yellow] {warning}", soft_wrap=True)
 
 
+def report_json(report: DoctorReport) -> dict[str, object]:
+    """The report for ``--json``: every check, the operations' latencies, the warnings."""
+    return {
+        "ok": report.ok,
+        "backend": report.backend,
+        "target": report.target,
+        "checks": [
+            {
+                "name": check.name,
+                "status": check.status,
+                "detail": check.detail,
+                "seconds": None if check.seconds is None else round(check.seconds, 6),
+                "warnings": list(check.warnings),
+            }
+            for check in report.checks
+        ],
+        "operations": [
+            {"operation": name, "calls": calls, "p50_ms": p50 * 1000, "p99_ms": p99 * 1000}
+            for name, calls, p50, p99 in report.operations
+        ],
+        "warnings": report.warnings,
+    }
+
+
 @click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_obj
-def doctor_command(context: CliContext) -> None:
+def doctor_command(context: CliContext, as_json: bool = False) -> None:
     """Check connectivity, versions and round trips of the store.
 
     Reports the backend, target, server and schema versions, then times a write/read round
@@ -450,7 +478,10 @@ def doctor_command(context: CliContext) -> None:
     report = run_async(
         run_doctor(None if context.config_path is None else config, store=context.store)
     )
-    print_report(report, Console())
+    if as_json:
+        click.echo(json.dumps(report_json(report), indent=2))
+    else:
+        print_report(report, console_for())
     if not report.ok:
         first = report.failures[0]
         raise click.ClickException(

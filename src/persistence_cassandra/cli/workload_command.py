@@ -4,11 +4,14 @@ integrity check, and fails (exit 1) listing every violation."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -16,7 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from persistence_cassandra.cli.context import CliContext, run_async
+from persistence_cassandra.cli.context import CliContext, Interrupted, run_async
+from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.factory import OpenOptions, open_persistence
 from persistence_cassandra.workload import (
     WorkloadOptions,
@@ -34,7 +38,6 @@ R = TypeVar("R", WorkloadReport, GroupReport)
 
 __all__ = ["print_group_report", "print_report", "workload_command"]
 
-REPORT_WIDTH = 120
 MAX_PROCESSES = 64
 """Most member processes of one group (--processes, --members): each is a Python process."""
 PLAIN_PROGRESS_INTERVAL = 5.0
@@ -55,12 +58,17 @@ class _ProgressView:
                 TextColumn("workload"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("workflows  {task.fields[calls]} store calls  {task.fields[failed]}"),
+                TextColumn(
+                    "workflows  {task.fields[transitions]} transitions  "
+                    "{task.fields[calls]} store calls  {task.fields[failed]}"
+                ),
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
             )
-            self._task = self._bar.add_task("workload", total=total, calls=0, failed="")
+            self._task = self._bar.add_task(
+                "workload", total=total, calls=0, transitions=0, failed=""
+            )
 
     def __enter__(self) -> _ProgressView:
         if self._bar is not None:
@@ -75,7 +83,11 @@ class _ProgressView:
         failed = f"{progress.failed} failed" if progress.failed else ""
         if self._bar is not None:
             self._bar.update(
-                self._task, completed=progress.done, calls=progress.store_calls, failed=failed
+                self._task,
+                completed=progress.done,
+                calls=progress.store_calls,
+                transitions=progress.transitions,
+                failed=failed,
             )
             return
         now = time.monotonic()
@@ -85,16 +97,14 @@ class _ProgressView:
         self._last_line = now
         self._console.print(
             f"workload: {progress.done}/{progress.total} workflows, "
-            f"{progress.store_calls} store calls, {progress.elapsed:.1f} s"
-            + (f", {failed}" if failed else ""),
+            f"{progress.transitions} transitions, {progress.store_calls} store calls, "
+            f"{progress.elapsed:.1f} s" + (f", {failed}" if failed else ""),
             highlight=False,
         )
 
 
 def _report_console() -> Console:
-    console = Console()
-    # Piped output gets rich's 80 columns by default: too narrow for the operation names.
-    return console if console.is_terminal else Console(width=REPORT_WIDTH)
+    return console_for()
 
 
 def _ms(seconds: float) -> str:
@@ -155,6 +165,11 @@ def print_report(report: WorkloadReport, console: Console) -> None:
         ),
         highlight=False,
     )
+    if report.interrupted is not None:
+        console.print(
+            f"[bold yellow]INTERRUPTED[/]: {interrupted_summary(report)}; integrity check not run"
+        )
+        return
     integrity = report.integrity
     summary = (
         f"{integrity.runs_checked} runs, {integrity.events_read} events on "
@@ -164,12 +179,25 @@ def print_report(report: WorkloadReport, console: Console) -> None:
     print_integrity(integrity, summary, console)
 
 
+def interrupted_summary(report: WorkloadReport) -> str:
+    """What a stopped run leaves behind, in one sentence."""
+    done = report.counters.workflows_completed
+    return (
+        f"stopped after {done}/{report.settings.workflows} workflows; the store is consistent: "
+        f"every write is atomic, so the {report.interrupted} workflow(s) in flight stay at "
+        "their last stored transition, as after a server crash"
+    )
+
+
 def _finish(report: R, as_json: bool, printer: Callable[[R, Console], None]) -> None:
-    """The report as JSON or tables; a failed integrity check exits non-zero."""
+    """The report as JSON or tables; a failed integrity check exits non-zero, a stopped run
+    exits 130 after its partial report."""
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         printer(report, _report_console())
+    if isinstance(report, WorkloadReport) and report.interrupted is not None:
+        raise Interrupted(f"workload interrupted: {interrupted_summary(report)}")
     if not report.ok:
         count = len(report.integrity.violations)
         raise click.ClickException(f"workload: integrity check failed with {count} violation(s)")
@@ -198,13 +226,36 @@ async def _open_and_run(
     open_options = OpenOptions(create_schema=True) if create_schema else None
     persistence = await open_persistence(chosen, store=context.store, options=open_options)
     async with persistence:
-        with view:
+        with view, _stop_on_sigint() as stop:
             return await run_workload(
                 persistence,
                 options,
                 default_shards=config.num_history_shards,
                 on_progress=view.update,
+                stop=stop,
             )
+
+
+@contextlib.contextmanager
+def _stop_on_sigint() -> Iterator[asyncio.Event]:
+    """An event set by the first Ctrl-C, so that the run stops with a partial report; a second
+    Ctrl-C interrupts as usual (the handler is gone by then)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def first_interrupt() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, first_interrupt)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield stop  # no signal handlers here (not the main thread, or not Unix)
+        return
+    try:
+        yield stop
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 @click.command("workload")
@@ -325,7 +376,7 @@ def workload_command(
         duration=duration,
         seed=seed,
     )
-    stderr = Console(stderr=True)
+    stderr = console_for(stderr=True)
     view = _ProgressView(stderr, workflows, quiet=False)
     report = run_async(_open_and_run(context, options, create_schema, view))
     _finish(report, as_json, print_report)
@@ -353,7 +404,7 @@ def _group_modes(
         raise click.UsageError(f"--members must be at least 1 (got {members})")
     config = context.load_config()
     chosen = None if context.config_path is None else config
-    stderr = Console(stderr=True)
+    stderr = console_for(stderr=True)
 
     def progress(line: str) -> None:
         stderr.print(line, highlight=False)

@@ -42,6 +42,7 @@ from persistence_cassandra.workload.matching import TaskQueueOwner
 from persistence_cassandra.workload.payloads import TaskPayload, json_blob
 from persistence_cassandra.workload.report import (
     Counters,
+    IntegrityReport,
     LatencySummary,
     ViolationLog,
     WorkloadReport,
@@ -124,13 +125,20 @@ class WorkloadOptions:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadProgress:
-    """Reported after each chain finishes."""
+    """Reported after each chain finishes, and every :data:`PROGRESS_TICK` seconds between
+    (so that a run of long workflows shows its transitions advancing)."""
 
     done: int
     failed: int
     total: int
     elapsed: float
     store_calls: int
+    transitions: int = 0
+    in_flight: int = 0
+
+
+PROGRESS_TICK = 0.5
+"""Seconds between progress reports while no workflow finishes."""
 
 
 ProgressCallback = Callable[[WorkloadProgress], None]
@@ -260,29 +268,51 @@ async def _prepare(
     return context
 
 
+@dataclass(slots=True)
+class _Tally:
+    done: int = 0
+    failed: int = 0
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+    cancelled: int = 0
+    """Chains in flight when the run was stopped."""
+
+
+def _progress(context: WorkloadContext, tally: _Tally, started: float) -> WorkloadProgress:
+    return WorkloadProgress(
+        tally.done,
+        tally.failed,
+        context.settings.workflows,
+        time.perf_counter() - started,
+        context.persistence.metrics.total_calls(),
+        context.counters.transitions,
+        len(tally.running),
+    )
+
+
+async def _tick(
+    context: WorkloadContext, tally: _Tally, on_progress: ProgressCallback, started: float
+) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_TICK)
+        on_progress(_progress(context, tally, started))
+
+
 async def _run_chains(
-    context: WorkloadContext, on_progress: ProgressCallback | None, started: float
+    context: WorkloadContext,
+    on_progress: ProgressCallback | None,
+    started: float,
+    tally: _Tally,
 ) -> None:
     settings = context.settings
     slots = asyncio.Semaphore(settings.concurrency)
-    running: set[asyncio.Task[None]] = set()
-    done = failed = 0
+    running = tally.running
 
     def finished(chain: ChainState) -> None:
-        nonlocal done, failed
-        done += 1
-        failed += bool(chain.failure)
+        tally.done += 1
+        tally.failed += bool(chain.failure)
         slots.release()
         if on_progress is not None:
-            on_progress(
-                WorkloadProgress(
-                    done,
-                    failed,
-                    settings.workflows,
-                    time.perf_counter() - started,
-                    context.persistence.metrics.total_calls(),
-                )
-            )
+            on_progress(_progress(context, tally, started))
 
     async def drive(chain: ChainState, rng: random.Random) -> None:
         try:
@@ -290,25 +320,53 @@ async def _run_chains(
         finally:
             finished(chain)
 
-    for index in range(settings.workflows):
-        await slots.acquire()
-        if settings.duration is not None and time.perf_counter() - started > settings.duration:
-            slots.release()
-            break
-        rng = random.Random(f"{settings.seed}:{index}")
-        workflow_id = f"{settings.run_tag}-{index:06d}"
-        chain = ChainState(
-            index,
-            workflow_id,
-            _shard_of(workflow_id, settings.shards),
-            plan_chain(index, settings.transitions, rng),
-        )
-        context.chains.append(chain)
-        task = asyncio.create_task(drive(chain, rng))
-        running.add(task)
-        task.add_done_callback(running.discard)
-    while running:
-        await asyncio.gather(*list(running))
+    try:
+        for index in range(settings.workflows):
+            await slots.acquire()
+            if settings.duration is not None and time.perf_counter() - started > settings.duration:
+                slots.release()
+                break
+            rng = random.Random(f"{settings.seed}:{index}")
+            workflow_id = f"{settings.run_tag}-{index:06d}"
+            chain = ChainState(
+                index,
+                workflow_id,
+                _shard_of(workflow_id, settings.shards),
+                plan_chain(index, settings.transitions, rng),
+            )
+            context.chains.append(chain)
+            task = asyncio.create_task(drive(chain, rng))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        while running:
+            await asyncio.gather(*list(running))
+    except asyncio.CancelledError:
+        # Stopped: the chains in flight stop at their last write (each store write is atomic).
+        in_flight = list(running)
+        tally.cancelled = len(in_flight)
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        raise
+
+
+async def _until_stopped(work: asyncio.Task[None], stop: asyncio.Event | None) -> bool:
+    """Wait for ``work``; when ``stop`` is set first, cancel it. True if it was stopped."""
+    if stop is None:
+        await work
+        return False
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if work.done():
+        work.result()  # its failure, if any, is the run's
+        return False
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    return True
 
 
 async def _drain(context: WorkloadContext) -> None:
@@ -343,23 +401,37 @@ async def run_workload(
     *,
     default_shards: int = 4,
     on_progress: ProgressCallback | None = None,
+    stop: asyncio.Event | None = None,
 ) -> WorkloadReport:
     """Run the workload on ``persistence`` and check what it stored.
 
     The persistence's metrics registry is reset first: the report's per-operation figures are
     the workload's alone. A failed check does not raise; see :attr:`WorkloadReport.ok`.
+    Setting ``stop`` (the CLI does on Ctrl-C) ends the run at once: the chains in flight are
+    cancelled, nothing is drained or checked, and the partial report says how many were in
+    flight (:attr:`WorkloadReport.interrupted`).
     """
     settings = resolve_settings(options or WorkloadOptions(), default_shards)
     persistence.metrics.reset()
     background = _Background()
     started = time.perf_counter()
+    tally = _Tally()
+    interrupted: int | None = None
     try:
         context = await _prepare(persistence, settings, background)
-        await _run_chains(context, on_progress, started)
-        await _drain(context)
-        seconds = time.perf_counter() - started
-        operations = persistence.metrics.snapshot()
-        integrity = await check_integrity(context, concurrency=settings.concurrency)
+        if on_progress is not None:
+            background.start(_tick(context, tally, on_progress, started))
+        chains = asyncio.create_task(_run_chains(context, on_progress, started, tally))
+        if await _until_stopped(chains, stop):
+            interrupted = tally.cancelled
+            seconds = time.perf_counter() - started
+            operations = persistence.metrics.snapshot()
+            integrity = IntegrityReport()
+        else:
+            await _drain(context)
+            seconds = time.perf_counter() - started
+            operations = persistence.metrics.snapshot()
+            integrity = await check_integrity(context, concurrency=settings.concurrency)
     finally:
         await background.stop()
     lifecycle = LatencySummary.of(
@@ -374,4 +446,5 @@ async def run_workload(
         operations=operations,
         lifecycle=lifecycle,
         integrity=integrity,
+        interrupted=interrupted,
     )

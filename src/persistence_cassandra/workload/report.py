@@ -164,10 +164,13 @@ class WorkloadReport:
     lifecycle: LatencySummary
     """Start to close of whole workflow chains (every run of a workflow id)."""
     integrity: IntegrityReport
+    interrupted: int | None = None
+    """``None`` for a run that finished; else how many workflows were in flight when a stop
+    request ended it (their chains stop at their last stored write; no integrity check ran)."""
 
     @property
     def ok(self) -> bool:
-        return self.integrity.ok
+        return self.integrity.ok and self.interrupted is None
 
     @property
     def store_calls(self) -> int:
@@ -213,6 +216,8 @@ class WorkloadReport:
                 for op in self.operations
             ],
             "integrity": self.integrity.to_json(),
+            "interrupted": self.interrupted is not None,
+            "in_flight_when_interrupted": self.interrupted or 0,
         }
 
 
