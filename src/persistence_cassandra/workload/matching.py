@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from persistence_cassandra.errors import ConditionFailed, NotFound
+from persistence_cassandra.errors import ConditionFailed, NotFound, Timeout
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import (
     CreateTasksRequest,
@@ -32,7 +32,7 @@ from persistence_cassandra.records import (
 from persistence_cassandra.workload.payloads import TaskPayload, json_blob
 from persistence_cassandra.workload.report import Counters, ViolationLog
 from persistence_cassandra.workload.shards import id_block
-from persistence_cassandra.workload.writes import retry_idempotent
+from persistence_cassandra.workload.writes import LEASE_ATTEMPTS, resend_delay, retry_idempotent
 
 __all__ = ["TaskQueueOwner"]
 
@@ -91,12 +91,13 @@ class TaskQueueOwner:
     async def acquire(self) -> None:
         store = self._persistence.task
         try:
-            record = await store.get_task_queue(self.key)
+            record = await retry_idempotent(store.get_task_queue, self.key)
         except NotFound:
-            # Another owner may create it first: then take it over from that owner below.
-            with contextlib.suppress(ConditionFailed):
+            # Another owner may create it first: then take it over from that owner below. An
+            # unknown outcome (Timeout) is settled by the read that follows either way.
+            with contextlib.suppress(ConditionFailed, Timeout):
                 await store.create_task_queue(TaskQueueRecord(self.key, 1, self._info(1)))
-            record = await store.get_task_queue(self.key)
+            record = await retry_idempotent(store.get_task_queue, self.key)
         await self._take_range(record.range_id)
         self.first_range_id = self.range_id
         self.read_level = self._max_read_level = self._completed_level = self._next_id - 1
@@ -105,11 +106,34 @@ class TaskQueueOwner:
         return json_blob({"owner": self._owner, "range_id": range_id})
 
     async def _take_range(self, previous_range_id: int) -> None:
+        """Bump the lease; an unknown outcome is settled by reading the stored queue (our range
+        and info: taken; the previous range: sent again; anything else: another owner won)."""
         range_id = previous_range_id + 1
-        await self._persistence.task.update_task_queue(
-            TaskQueueRecord(self.key, range_id, self._info(range_id)),
-            previous_range_id,
-        )
+        info = self._info(range_id)
+        store = self._persistence.task
+        uncertain = False
+        for attempt in range(1, LEASE_ATTEMPTS + 1):
+            try:
+                await store.update_task_queue(
+                    TaskQueueRecord(self.key, range_id, info), previous_range_id
+                )
+                break
+            except Timeout:
+                if attempt == LEASE_ATTEMPTS:
+                    raise
+                uncertain = True
+            except ConditionFailed:
+                if not uncertain:
+                    raise
+            # A resend that meets a moved range may have met our own first attempt.
+            stored = await retry_idempotent(store.get_task_queue, self.key)
+            if stored.range_id == range_id and stored.info == info:
+                break
+            if stored.range_id != previous_range_id:
+                raise ConditionFailed(
+                    f"{self._where}: taken by another owner (range_id={stored.range_id})"
+                )
+            await asyncio.sleep(resend_delay(attempt))
         self.range_id = range_id
         self._next_id, self._block_end = id_block(range_id)
 

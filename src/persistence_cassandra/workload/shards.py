@@ -26,7 +26,7 @@ from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.workload.payloads import json_blob
 from persistence_cassandra.workload.report import Counters
-from persistence_cassandra.workload.writes import WRITE_ATTEMPTS, retry_idempotent
+from persistence_cassandra.workload.writes import LEASE_ATTEMPTS, resend_delay, retry_idempotent
 
 __all__ = ["RANGE_SIZE_BITS", "ShardOwner", "decode_lease", "id_block"]
 
@@ -109,14 +109,14 @@ class ShardOwner:
         self.range_id = previous_range_id + 1
         info = self._info()
         uncertain = False
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+        for attempt in range(1, LEASE_ATTEMPTS + 1):
             try:
                 await self._persistence.shard.update_shard(
                     self.shard_id, self.range_id, info, previous_range_id
                 )
                 break
             except Timeout:
-                if attempt == WRITE_ATTEMPTS:
+                if attempt == LEASE_ATTEMPTS:
                     raise
                 uncertain = True
             except ShardOwnershipLost:
@@ -135,6 +135,7 @@ class ShardOwner:
                 raise ShardOwnershipLost(
                     self.shard_id, "taken by another owner", actual_range_id=stored.range_id
                 )
+            await asyncio.sleep(resend_delay(attempt))
         self._next_id, self._block_end = id_block(self.range_id)
 
     def mark_lost(self) -> None:

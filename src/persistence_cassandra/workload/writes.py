@@ -37,10 +37,12 @@ from persistence_cassandra.records import (
 )
 
 __all__ = [
+    "LEASE_ATTEMPTS",
     "WRITE_ATTEMPTS",
     "ExecutionRequest",
     "RequestBuilder",
     "execute_write",
+    "resend_delay",
     "retry_idempotent",
     "write_applied",
 ]
@@ -55,6 +57,14 @@ IDEMPOTENT_FIRST_DELAY = 0.1
 IDEMPOTENT_MAX_DELAY = 2.0
 """Seconds between re-sends of an idempotent call: 0.1 s doubling to 2 s, about 9 s in all,
 which outlasts a node's pause or partition until its peers and clients route around it."""
+LEASE_ATTEMPTS = IDEMPOTENT_ATTEMPTS
+"""Sends of a lease bump (shard or task queue) whose outcome stays unknown."""
+
+
+def resend_delay(attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based) before the next send."""
+    return min(IDEMPOTENT_FIRST_DELAY * (1 << (attempt - 1)), IDEMPOTENT_MAX_DELAY)
+
 
 ExecutionRequest = (
     CreateWorkflowExecutionRequest
@@ -132,7 +142,6 @@ async def retry_idempotent(call: Callable[P, Awaitable[T]], *args: P.args, **kwa
     """For reads and idempotent writes only (upserts by key, range deletes): send again after
     a timeout. A coordinator that dies, pauses or is cut off with the request in flight times
     it out; the next attempt goes to another one."""
-    delay = IDEMPOTENT_FIRST_DELAY
     for attempt in range(1, IDEMPOTENT_ATTEMPTS + 1):
         try:
             return await call(*args, **kwargs)
@@ -141,6 +150,5 @@ async def retry_idempotent(call: Callable[P, Awaitable[T]], *args: P.args, **kwa
                 raise
         # Back off: a paused or cut-off replica keeps timing writes out for a few seconds,
         # and back-to-back resends all land in that window (seen in the cluster fault tests).
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, IDEMPOTENT_MAX_DELAY)
+        await asyncio.sleep(resend_delay(attempt))
     raise AssertionError("unreachable: the last attempt returns or raises")
