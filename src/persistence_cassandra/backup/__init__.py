@@ -12,7 +12,6 @@ from persistence_cassandra.backup.datastore import (
     ASTRA_BACKUP_MESSAGE,
     backup_session,
     refuse_astra,
-    restore_command,
 )
 from persistence_cassandra.backup.engine import (
     BackupListing,
@@ -25,6 +24,11 @@ from persistence_cassandra.backup.engine import (
 )
 from persistence_cassandra.backup.errors import BackupError
 from persistence_cassandra.backup.medusa_env import MEDUSA_VERSION, ensure_medusa
+from persistence_cassandra.backup.migration import (
+    backup_before_migration,
+    migration_backup_name,
+    migration_restore_command,
+)
 from persistence_cassandra.backup.settings import (
     BackupNode,
     BackupSettings,
@@ -44,11 +48,13 @@ __all__ = [
     "BackupStorage",
     "NodeOutcome",
     "VerifyOutcome",
+    "backup_before_migration",
     "backup_session",
     "check_free_space",
     "default_backup_name",
     "ensure_medusa",
     "load_backup_settings",
+    "migration_backup_name",
+    "migration_restore_command",
     "refuse_astra",
-    "restore_command",
 ]

@@ -4,7 +4,6 @@ then medusa's environment."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from persistence_cassandra.backup.engine import BackupSession, Progress
@@ -14,12 +13,7 @@ from persistence_cassandra.backup.settings import load_backup_settings
 from persistence_cassandra.config import CassandraConfig, load_config
 from persistence_cassandra.errors import ConfigError
 
-__all__ = [
-    "ASTRA_BACKUP_MESSAGE",
-    "backup_session",
-    "refuse_astra",
-    "restore_command",
-]
+__all__ = ["ASTRA_BACKUP_MESSAGE", "backup_session", "refuse_astra"]
 
 ASTRA_BACKUP_MESSAGE = (
     "Astra DB keeps its own backups of every database; manage and restore them in the Astra "
@@ -60,19 +54,3 @@ def backup_session(
     refuse_astra(cassandra)
     settings = load_backup_settings(config_path, name)
     return BackupSession(settings, ensure_medusa(progress), cassandra, progress)
-
-
-def restore_command(config_path: Path, store: str, name: str) -> str:
-    """The exact command that restores backup ``name`` (printed when a migration fails)."""
-    words = [
-        "persistence-cassandra",
-        "--config",
-        str(config_path),
-        "--store",
-        store,
-        "backup",
-        "restore",
-        name,
-        "--yes",
-    ]
-    return " ".join(shlex.quote(word) for word in words)

@@ -197,8 +197,14 @@ class BackupSession:
             )
         return found
 
-    def _check_nodetool(self) -> None:
+    def _check_nodes(self) -> None:
         def probe(node: MedusaNode) -> str | None:
+            # medusa retries an unanswered CQL connection for minutes before failing.
+            port = _native_port(node.node.cassandra_yaml)
+            try:
+                socket.create_connection((node.address, port), timeout=5).close()
+            except OSError as exc:
+                return f"node {node.address} does not answer CQL on port {port}: {exc}"
             done = node.nodetool("version", timeout=120.0)
             if done.returncode == 0:
                 return None
@@ -251,7 +257,7 @@ class BackupSession:
                 f"a backup named {name!r} already exists for datastore {self.settings.store!r}; "
                 "choose another name or delete it first (backup delete)"
             )
-        self._check_nodetool()
+        self._check_nodes()
         storage = self.settings.storage
         if storage.is_local:
             needed = sum(_data_bytes(node.node.cassandra_yaml) for node in self.nodes)
