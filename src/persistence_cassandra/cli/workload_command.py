@@ -52,7 +52,8 @@ class _ProgressView:
         self._quiet = quiet
         self._bar: Progress | None = None
         self._task: Any = None
-        self._last_line = time.monotonic()
+        # The first report is printed at once: a log shows the run has started.
+        self._last_line = -PLAIN_PROGRESS_INTERVAL
         if not quiet and console.is_terminal:
             self._bar = Progress(
                 TextColumn("workload"),
