@@ -1,9 +1,9 @@
-"""A private Cassandra node for the backup tests, started once per test session.
+"""A private Cassandra node for the backup tests, started once for them all.
 
 An in-place restore stops and starts the node, so these tests never touch the shared node of
 the other suites: this one listens on its own port (9342; the crash tests have 9242, the Astra
 stand 9142), has JMX (and so ``bin/nodetool``) on 127.0.0.1:7399, keeps its data under a
-temporary directory and is stopped and removed at the end of the session. If it cannot be
+temporary directory and is stopped and removed after the last backup test. If it cannot be
 started the tests fail; they never skip. medusa's environment is created on first use through
 the product's own code path (cached under ``~/.cache/persistence-cassandra``).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,6 +45,14 @@ def backup_node() -> Iterator[BackupNodeHandle]:
         jmx_port=BACKUP_JMX_PORT,
         quiet=True,
     )
+
+    def stop() -> None:
+        try:
+            tool.stop_node(settings, force=True)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    _stops.append(stop)
     try:
         try:
             tool.start_node(settings)
@@ -52,7 +60,20 @@ def backup_node() -> Iterator[BackupNodeHandle]:
             pytest.fail(f"the private backup node on port {BACKUP_PORT} did not start: {exc}")
         yield BackupNodeHandle(tool, settings, root)
     finally:
-        try:
-            tool.stop_node(settings, force=True)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        _stop_now()
+
+
+_stops: list[Callable[[], None]] = []
+
+
+def _stop_now() -> None:
+    while _stops:
+        _stops.pop()()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the node after the last backup test rather than at the end of the session: the
+    suites after this one would share two cores with an idle JVM."""
+    here = Path(__file__).parent
+    if nextitem is None or here not in nextitem.path.parents:
+        _stop_now()
