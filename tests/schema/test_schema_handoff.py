@@ -94,11 +94,8 @@ async def test_a_table_key_that_differs_is_a_different_definition(
     assert "clustering (type asc, run_id asc)." in message
 
 
-async def test_sqlite_tables_and_columns_hand_off_too(
-    sqlite_schema_target: SchemaTarget, tmp_path: Path
-) -> None:
-    target = sqlite_schema_target
-    versioned = tmp_path / "versioned"
+def _sql_versions(root: Path) -> Path:
+    versioned = root / "versioned"
     for version, text in (
         ("0.1", "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);\n"),
         ("0.2", "ALTER TABLE t ADD COLUMN note VARCHAR(64);\n"),
@@ -110,12 +107,38 @@ async def test_sqlite_tables_and_columns_hand_off_too(
             f'"Description": "d", "SchemaUpdateCqlFiles": ["a.sql"]}}'
         )
         (directory / "a.sql").write_text(text)
-    full = tmp_path / "schema.sql"
-    full.write_text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, note varchar(64));\n")
-    admin = await target.admin()
-    await setup_schema(admin, version="0.0", schema_file=full)
+    return versioned
+
+
+SQL_BACKENDS = pytest.mark.parametrize("schema_target", ["sqlite", "postgres"], indirect=True)
+
+
+@SQL_BACKENDS
+async def test_sql_tables_and_columns_hand_off_too(
+    schema_target: SchemaTarget, tmp_path: Path
+) -> None:
+    versioned = _sql_versions(tmp_path)
+    # Spelled differently from the versioned files: the database's catalog decides.
+    schema = "CREATE TABLE t (id integer PRIMARY KEY, name text, note varchar(64));\n"
+    admin = await _set_up_from(schema_target, tmp_path, schema)
     result = await update_schema(admin, read_schema_set(versioned))
     assert result.applied_versions == ("0.1", "0.2") and result.already_present == 2
+
+
+@SQL_BACKENDS
+async def test_a_sql_column_of_another_type_is_a_different_definition(
+    schema_target: SchemaTarget, tmp_path: Path
+) -> None:
+    versioned = _sql_versions(tmp_path)
+    schema = "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, note VARCHAR(32));\n"
+    admin = await _set_up_from(schema_target, tmp_path, schema)
+    with pytest.raises(SchemaToolError) as raised:
+        await update_schema(admin, read_schema_set(versioned))
+    message = str(raised.value)
+    assert "creates column t.note, which already exists with another definition" in message
+    assert "(32)" in message and "(64)" in message
+    records = {r.version: r.state for r in await admin.read_migrations()}
+    assert records["0.1"] == "applied" and records["0.2"] == "running"
 
 
 async def test_verify_checks_the_file_of_a_full_schema_setup(

@@ -265,8 +265,15 @@ class SchemaAdmin(VersionReader, Protocol):
         ...
 
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
-        """How ``obj`` is defined in the catalog, comparable with :func:`.definitions.declared`;
-        ``None`` when it does not exist or this database cannot tell."""
+        """How ``obj`` is defined in the catalog; ``None`` when it does not exist or this
+        database cannot tell."""
+        ...
+
+    async def declared_definition(
+        self, statement: Statement, obj: SchemaObject
+    ) -> Definition | None:
+        """How ``statement`` defines ``obj`` (one of the objects it creates), in the form of
+        :meth:`existing_definition`; ``None`` when that cannot be told."""
         ...
 
     async def drop_all_objects(self, keep: Collection[str]) -> list[str]:

@@ -52,7 +52,12 @@ from persistence_cassandra.schema.cassandra_connection import (
     quote_name,
 )
 from persistence_cassandra.schema.command_hints import ASTRA_KEYSPACE_MESSAGE
-from persistence_cassandra.schema.definitions import Definition, index_class_name, normalize_type
+from persistence_cassandra.schema.definitions import (
+    Definition,
+    declared,
+    index_class_name,
+    normalize_type,
+)
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -476,6 +481,11 @@ class CassandraSchemaAdmin:
         else:
             return None
         return bool(rows)
+
+    async def declared_definition(
+        self, statement: Statement, obj: SchemaObject
+    ) -> Definition | None:
+        return declared(statement, obj)
 
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
         ks = self._keyspace

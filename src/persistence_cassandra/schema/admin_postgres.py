@@ -10,6 +10,7 @@ waiting run prints.
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from collections.abc import Collection
 from datetime import datetime
@@ -29,7 +30,7 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
-from persistence_cassandra.schema.definitions import Definition
+from persistence_cassandra.schema.definitions import Definition, added_type_text
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -51,6 +52,11 @@ _HOLDER_SESSION = (
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
     "AND l.granted AND l.classid = %s::oid AND l.objid = %s::oid AND l.objsubid = 2"
 )
+
+
+def pgsql_ident(name: str) -> str:
+    """A double-quoted identifier (the name exactly as the catalog holds it)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _q(query: str) -> str:
@@ -384,11 +390,61 @@ class PostgresSchemaAdmin:
         await self._transaction([(sql.RENEW_LOCK, params)])
         return True
 
+    async def _columns(self, schema: str | None, table: str) -> list[tuple[Any, ...]]:
+        return await self._fetchall(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = coalesce(%s, current_schema()) AND c.relname = %s "
+            "AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
+            (schema, table),
+        )
+
+    def _definition(self, obj: SchemaObject, rows: list[tuple[Any, ...]]) -> Definition | None:
+        columns = tuple((str(name), str(kind)) for name, kind in rows)
+        if obj.kind == "column":
+            found = tuple(c for c in columns if c[0] == obj.name)
+            return Definition("column", obj.name, found) if found else None
+        return Definition("table", obj.name, columns) if columns else None
+
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
-        # information_schema spells types its own way (character varying, timestamp without
-        # time zone): no comparison with the declared text yet, so a hand-off on PostgreSQL
-        # runs the statement as before.
-        return None
+        table = obj.name if obj.kind == "table" else obj.parent
+        if obj.kind not in ("table", "column") or table is None:
+            return None
+        return self._definition(obj, await self._columns(None, table))
+
+    async def declared_definition(
+        self, statement: Statement, obj: SchemaObject
+    ) -> Definition | None:
+        # PostgreSQL spells types its own way (int -> integer, varchar(64) -> character
+        # varying(64)): let it say. The statement (or, for a column, a one-column table of
+        # its type) is created in a scratch schema first on the search path, read from the
+        # catalog, and rolled back; anything it cannot do means "cannot tell".
+        if obj.kind == "table":
+            names = [t for t in statement.tokens[:8] if t.kind == "punct" and t.text == "."]
+            if names:
+                return None  # a schema-qualified name would leave the scratch schema
+            probe, probe_table = statement.text, obj.name
+        elif obj.kind == "column":
+            kind = added_type_text(statement, obj.name)
+            if kind is None:
+                return None
+            probe_table = "pc_probe_column"
+            probe = f"CREATE TABLE {probe_table} ({pgsql_ident(obj.name)} {kind})"
+        else:
+            return None
+        scratch = f"pc_probe_{uuid.uuid4().hex[:12]}"
+        try:
+            async with self._conn.transaction(force_rollback=True):
+                await self._conn.execute(f"CREATE SCHEMA {scratch}")
+                await self._conn.execute(
+                    f"SELECT set_config('search_path', '{scratch}, ' || current_schema(), true)"
+                )
+                await self._conn.execute(probe)
+                rows = await self._columns(scratch, probe_table)
+        except (psycopg.Error, SchemaToolError):
+            return None
+        return self._definition(obj, rows)
 
     async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
         # The advisory lock belongs to the dead process's session, which the server ends;

@@ -29,7 +29,7 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
-from persistence_cassandra.schema.definitions import Definition, normalize_type
+from persistence_cassandra.schema.definitions import Definition, declared, normalize_type
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -239,6 +239,11 @@ class SqliteSchemaAdmin:
             return None  # SQLite has no types or sequences
         row = await self._run(lambda conn: conn.execute(query, params).fetchone())
         return row is not None
+
+    async def declared_definition(
+        self, statement: Statement, obj: SchemaObject
+    ) -> Definition | None:
+        return declared(statement, obj, sql=True)
 
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
         table = obj.name if obj.kind == "table" else obj.parent

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from persistence_cassandra.schema.effects import ObjectKind, SchemaObject, identifier
 from persistence_cassandra.schema.statements import Statement, Token
 
-__all__ = ["Definition", "declared", "normalize_type", "parenthesized", "same_definition"]
+__all__ = [
+    "Definition",
+    "added_type_text",
+    "declared",
+    "normalize_type",
+    "parenthesized",
+    "same_definition",
+]
 
 _TYPE_ALIASES = {"varchar": "text"}
 _TABLE_CONSTRAINTS = ("CONSTRAINT", "UNIQUE", "FOREIGN", "CHECK", "EXCLUDE")
@@ -225,20 +232,39 @@ def _index(statement: Statement, name: str) -> Definition | None:
     return Definition("index", name, target=f"{table[0]}({target})", index_class=index_class)
 
 
-def _added(statement: Statement, obj: SchemaObject, sql: bool) -> Definition | None:
-    """The type of one column of ``ALTER TABLE ... ADD`` or field of ``ALTER TYPE ... ADD``."""
+def _added_parts(statement: Statement) -> list[list[Token]]:
+    """The column or field definitions of ``ALTER TABLE ... ADD`` / ``ALTER TYPE ... ADD``."""
     tokens = statement.tokens
     add = next((i for i, t in enumerate(tokens) if t.is_word("ADD")), None)
     if add is None:
-        return None
+        return []
     rest = [t for t in tokens[add + 1 :] if not t.is_word("COLUMN", "IF", "NOT", "EXISTS")]
     if rest and rest[0].text == "(":
         rest = parenthesized(rest, 0)[0]
+    return _parts([t for t in rest if not t.is_word("ADD")])
+
+
+def added_type_text(statement: Statement, name: str, *, sql: bool = True) -> str | None:
+    """The type of column ``name`` as written in an ``ALTER TABLE ... ADD`` (for a database
+    that canonicalizes it itself)."""
     stops = _SQL_STOPS if sql else _COLUMN_STOPS
-    for part in _parts([t for t in rest if not t.is_word("ADD")]):
-        if part[0].kind in ("word", "ident") and identifier(part[0]) == obj.name:
-            return Definition(obj.kind, obj.name, ((obj.name, _type_text(part[1:], stops)),))
+    for part in _added_parts(statement):
+        if part[0].kind in ("word", "ident") and identifier(part[0]) == name:
+            kept: list[str] = []
+            for token in part[1:]:
+                if token.kind == "word" and token.upper in stops and kept:
+                    break
+                kept.append(token.text)
+            return " ".join(kept) or None
     return None
+
+
+def _added(statement: Statement, obj: SchemaObject, sql: bool) -> Definition | None:
+    """The type of one column of ``ALTER TABLE ... ADD`` or field of ``ALTER TYPE ... ADD``."""
+    text = added_type_text(statement, obj.name, sql=sql)
+    if text is None:
+        return None
+    return Definition(obj.kind, obj.name, ((obj.name, normalize_type(text)),))
 
 
 def declared(statement: Statement, obj: SchemaObject, *, sql: bool = False) -> Definition | None:

@@ -104,6 +104,11 @@ class DryRunAdmin:
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
         return await self.real.existing_definition(obj)
 
+    async def declared_definition(
+        self, statement: Statement, obj: SchemaObject
+    ) -> Definition | None:
+        return await self.real.declared_definition(statement, obj)
+
     def bookkeeping_ddl(self, table: str) -> str:
         return self.real.bookkeeping_ddl(table)
 

@@ -80,18 +80,22 @@ class MigrationLock:
     async def __aenter__(self) -> MigrationLock:
         settings = self._settings
         started = time.monotonic()
+        reported_dead: set[str] = set()
         while True:
             current = await self._admin.try_lock(self.holder, settings.ttl)
             if current is None or current.holder_id == self.holder.holder_id:
                 break
             if holder_is_dead(current):
-                self._listener.note(
-                    f"the migration lock is held by {current.describe()}, a process of this "
-                    "host that no longer exists; taking the lock over"
-                )
+                if current.holder_id not in reported_dead:
+                    reported_dead.add(current.holder_id)
+                    self._listener.note(
+                        f"the migration lock is held by {current.describe()}, a process of "
+                        "this host that no longer exists; taking the lock over"
+                    )
                 if await self._admin.take_over_lock(current, self.holder, settings.ttl):
                     break
-                continue  # somebody else changed the lock first: look again
+                # Somebody else changed the lock first (or, on PostgreSQL, the dead
+                # process's session still holds it): wait as for any holder.
             waited = time.monotonic() - started
             if waited >= settings.wait_timeout:
                 raise SchemaToolError(self._busy_message(current, waited))

@@ -38,7 +38,7 @@ from persistence_cassandra.schema.admin import (
 )
 from persistence_cassandra.schema.astra_compat import adapt_plan, check_plan_for_astra
 from persistence_cassandra.schema.command_hints import suggest_command
-from persistence_cassandra.schema.definitions import declared, same_definition
+from persistence_cassandra.schema.definitions import same_definition
 from persistence_cassandra.schema.dry_run import DryRunAction, DryRunAdmin
 from persistence_cassandra.schema.effects import Effect, describe_effect
 from persistence_cassandra.schema.lock import LockSettings, MigrationLock
@@ -359,9 +359,11 @@ async def _defined_already(
     assert runs is not None
     for obj in effect.objects:
         existing = await admin.existing_definition(obj)
-        wanted = declared(runs, obj, sql=admin.backend != "cassandra")
-        if existing is None or wanted is None:
+        if existing is None:
             return False  # absent, or the catalog cannot tell: the statement runs
+        wanted = await admin.declared_definition(runs, obj)
+        if wanted is None:
+            return False
         if not same_definition(wanted, existing):
             raise SchemaToolError(
                 f"v{step.version.text} statement {planned.index + 1} "
