@@ -24,6 +24,7 @@ from persistence_cassandra.cli.context import CliContext, Interrupted
 from persistence_cassandra.cli.copy_command import copy_command
 from persistence_cassandra.cli.demo import demo_command
 from persistence_cassandra.cli.doctor import doctor_command
+from persistence_cassandra.cli.fix_commands import with_config_target
 from persistence_cassandra.cli.schema_commands import schema_group
 from persistence_cassandra.cli.workload_command import workload_command
 from persistence_cassandra.errors import (
@@ -128,12 +129,20 @@ class CommandGroup(click.Group):
         except click.UsageError as error:
             raise _usage_failure(error) from None
         except click.ClickException as error:
-            raise CliFailure.with_exit(error.format_message(), error.exit_code) from None
+            message = _with_settings(ctx, error.format_message())
+            raise CliFailure.with_exit(message, error.exit_code) from None
         except Exception as error:
             if isinstance(ctx.obj, CliContext) and ctx.obj.verbose:
                 traceback.print_exc(file=sys.stderr)
             message, exit_code = describe_failure(error)
-            raise CliFailure.with_exit(message, exit_code) from None
+            raise CliFailure.with_exit(_with_settings(ctx, message), exit_code) from None
+
+
+def _with_settings(ctx: click.Context, message: str) -> str:
+    """``message`` with its fix commands carrying the user's ``--config`` and ``--store``."""
+    if not isinstance(ctx.obj, CliContext):
+        return message
+    return with_config_target(message, ctx.obj.config_path, ctx.obj.store)
 
 
 @click.group(
