@@ -58,6 +58,13 @@ def rules(statement: Statement) -> set[str]:
             "CREATE TABLE y (k int, c int, PRIMARY KEY (k, c)) WITH CLUSTERING ORDER BY (c DESC)",
         ),
         ("CREATE TABLE z (k int PRIMARY KEY) WITH gc_grace_seconds = 5", None),
+        (
+            # Temporal's old visibility tables: only the first clustering column listed.
+            "CREATE TABLE v (ns uuid, st timestamp, run_id uuid, PRIMARY KEY ((ns), st, run_id))"
+            " WITH CLUSTERING ORDER BY (st DESC) AND compaction = {'class': 'LCS'}",
+            "CREATE TABLE v (ns uuid, st timestamp, run_id uuid, PRIMARY KEY ((ns), st, run_id))"
+            " WITH CLUSTERING ORDER BY (st DESC, run_id ASC)",
+        ),
     ],
 )
 def test_rewrites(text: str, expected: str | None) -> None:
@@ -66,7 +73,11 @@ def test_rewrites(text: str, expected: str | None) -> None:
     assert adaptation.statement is not None
     if expected is not None:
         assert adaptation.statement.text == expected
-    assert not rules(adaptation.statement) & {"non-sai-index", "ignored-table-option"}
+    assert not rules(adaptation.statement) & {
+        "non-sai-index",
+        "ignored-table-option",
+        "partial-clustering-order",
+    }
 
 
 def test_an_alter_of_ignored_options_only_leaves_nothing_to_run() -> None:
@@ -81,6 +92,8 @@ def test_an_alter_of_ignored_options_only_leaves_nothing_to_run() -> None:
         "CREATE TABLE t (k int PRIMARY KEY) WITH comment = 'compaction'",
         "CREATE CUSTOM INDEX i ON t (c) USING 'StorageAttachedIndex'",
         "CREATE INDEX i ON t (full(f))",
+        "CREATE TABLE t (a int, b int, c int, PRIMARY KEY (a, b, c)) WITH CLUSTERING ORDER BY "
+        "(c DESC)",
         "CREATE INDEX i ON t (c) USING 'org.apache.cassandra.index.sasi.SASIIndex'",
         "CREATE MATERIALIZED VIEW v AS SELECT * FROM t WHERE k IS NOT NULL PRIMARY KEY (k)",
         "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy'}",
@@ -132,7 +145,9 @@ def test_lint_says_what_the_adaptation_resolves() -> None:
         "CREATE TABLE t (k int PRIMARY KEY) WITH compaction = {'class': 'LCS'};\n"
         "CREATE INDEX i ON t (c);\n"
         "CREATE MATERIALIZED VIEW v AS SELECT * FROM t WHERE k IS NOT NULL PRIMARY KEY (k);\n"
-        "CREATE INDEX i ON u (c);\n",
+        "CREATE INDEX i ON u (c);\n"
+        "CREATE TABLE w (a int, b int, c int, PRIMARY KEY (a, b, c)) "
+        "WITH CLUSTERING ORDER BY (b DESC);\n",
         source="x.cql",
     )
     verdicts = {(f.rule, f.line): resolved for f, resolved in lint_with_adaptation(statements)}
@@ -142,6 +157,7 @@ def test_lint_says_what_the_adaptation_resolves() -> None:
         ("materialized-view", 3): False,
         ("non-sai-index", 4): True,
         ("index-name-reuse", 4): False,
+        ("partial-clustering-order", 5): True,
     }
 
 
@@ -258,3 +274,36 @@ def test_every_plain_index_becomes_sai_with_its_name_target_and_if_not_exists(
         assert before is not None and after is not None
         assert before.target == after.target and after.index_class == "storageattachedindex"
     assert not adapt_statement(adapted).changed, "adapting twice changes nothing more"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=4).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.sampled_from(["ASC", "DESC", "asc", "desc"]), min_size=1, max_size=n),
+        )
+    ),
+    _SPACES,
+)
+def test_a_clustering_order_prefix_is_completed_with_asc(
+    case: tuple[int, list[str]], space: str
+) -> None:
+    count, directions = case
+    columns = [f"c{i}" for i in range(count)]
+    listed = ",".join(f"{space}{c} {d}" for c, d in zip(columns, directions, strict=False))
+    statement = one(
+        f"CREATE TABLE t (p int,{space}{', '.join(f'{c} int' for c in columns)}, "
+        f"PRIMARY KEY ((p), {', '.join(columns)})) WITH CLUSTERING ORDER BY ({listed})"
+    )
+    adaptation = adapt_statement(statement)
+    complete = len(directions) == count
+    assert adaptation.changed != complete
+    adapted = adaptation.statement
+    assert adapted is not None and "partial-clustering-order" not in rules(adapted)
+    order = adapted.text[adapted.text.index("ORDER BY") :]
+    expected = [*directions, *["ASC"] * (count - len(directions))]
+    assert [
+        w for w in order.replace(",", " ").replace(")", " ").split() if w.upper() in ("ASC", "DESC")
+    ] == expected
+    assert not adapt_statement(adapted).changed

@@ -367,7 +367,8 @@ def _astra_compat_option(function: F) -> F:
         "--astra-compat/--no-astra-compat",
         default=None,
         help="Rewrite statements for Astra DB (plain indexes as SAI, no ignored table "
-        "options); on by default with --secure-connect-bundle. Checksums stay the files'.",
+        "options, full CLUSTERING ORDER lists); on by default with --secure-connect-bundle. "
+        "Checksums stay the files'.",
     )(function)
 
 

@@ -8,8 +8,11 @@ what it accepts with the same meaning (``--astra-compat``).
 * Table options Astra ignores (``compaction``, ``caching``, ``gc_grace_seconds`` ...) are
   dropped from ``CREATE``/``ALTER TABLE``: Astra would drop them anyway, with a warning per
   statement. An ``ALTER TABLE ... WITH`` left without options has nothing to run.
+* A ``CLUSTERING ORDER BY`` listing only the first clustering columns gets the others with
+  ``ASC``, the order Cassandra gives an unlisted column: Astra wants every column listed.
 * What has no equivalent (keyspace DDL, materialized views, functions, aggregates,
-  triggers, custom index classes, ``FULL()`` targets) is left alone, so that the lint of the
+  triggers, custom index classes, ``FULL()`` targets, a clustering order out of key order)
+  is left alone, so that the lint of the
   adapted statements finds it and the run is refused before anything executes.
 
 The rewrite edits the statement's own tokens (the lossless lexer of :mod:`.statements`), never
@@ -20,13 +23,16 @@ checksummed and recorded; only what is sent to the database changes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from persistence_cassandra.errors import SchemaToolError
+from persistence_cassandra.schema.effects import identifier
 from persistence_cassandra.schema.lint import (
     ASTRA_IGNORED_TABLE_OPTIONS,
     LintFinding,
+    clustering_columns,
     lint_statements,
 )
 from persistence_cassandra.schema.plan import PlannedStatement, UpdatePlan, VersionStep
@@ -203,6 +209,66 @@ def _adapt_table_options(statement: Statement) -> Adaptation | None:
     return Adaptation(_rebuilt(statement, text), (Rewrite("ignored-table-option", detail),))
 
 
+# ------------------------------------------------------------------------------ clustering order
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _cql_name(name: str) -> str:
+    return name if _PLAIN_NAME.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+
+
+def _complete_clustering_order(statement: Statement) -> Adaptation | None:
+    """``CLUSTERING ORDER BY (a DESC)`` over clustering columns ``(a, b)`` becomes
+    ``(a DESC, b ASC)``: ASC is what Cassandra uses for an unlisted column, and Astra wants
+    every column listed. A list out of key order has no such completion."""
+    tokens = tokenize(statement.text, source=statement.source)
+    sig = _significant(tokens)
+    with_at = _with_position(tokens, sig)
+    clustering = clustering_columns(statement.tokens)
+    if with_at is None or not clustering:
+        return None
+    for first, last in _clauses(tokens, sig, with_at + 1):
+        if not tokens[sig[first]].is_word("CLUSTERING"):
+            continue
+        opener = next((p for p in range(first, last + 1) if _is_punct(tokens[sig[p]], "(")), None)
+        closer = None if opener is None else _matching_paren(tokens, sig, opener)
+        if opener is None or closer is None:
+            return None
+        listed: list[str] = []
+        for position in range(opener + 1, closer):
+            token = tokens[sig[position]]
+            previous = tokens[sig[position - 1]]
+            if token.kind in ("word", "ident") and (
+                position == opener + 1 or _is_punct(previous, ",")
+            ):
+                listed.append(identifier(token))
+        missing = clustering[len(listed) :]
+        if not missing or clustering[: len(listed)] != listed:
+            return None
+        added = "".join(f", {_cql_name(name)} ASC" for name in missing)
+        text = "".join(
+            added + token.text if i == sig[closer] else token.text for i, token in enumerate(tokens)
+        )
+        detail = (
+            f"completed CLUSTERING ORDER BY with {', '.join(missing)} ASC (the order Cassandra "
+            "gives an unlisted column)"
+        )
+        return Adaptation(_rebuilt(statement, text), (Rewrite("partial-clustering-order", detail),))
+    return None
+
+
+def _adapt_table(statement: Statement) -> Adaptation | None:
+    options = _adapt_table_options(statement)
+    current = statement if options is None else options.statement
+    if current is None or statement.verb != "CREATE":
+        return options
+    order = _complete_clustering_order(current)
+    if order is None:
+        return options
+    earlier = options.rewrites if options is not None else ()
+    return Adaptation(order.statement, earlier + order.rewrites)
+
+
 # ------------------------------------------------------------------------------ entry points
 def adapt_statement(statement: Statement) -> Adaptation:
     """The Astra form of ``statement`` (unchanged, with no rewrites, when it needs none or
@@ -211,7 +277,7 @@ def adapt_statement(statement: Statement) -> Adaptation:
     if words[:2] == ["CREATE", "INDEX"]:
         adapted = _adapt_index(statement)
     elif len(words) >= 2 and words[0] in ("CREATE", "ALTER") and words[1] == "TABLE":
-        adapted = _adapt_table_options(statement)
+        adapted = _adapt_table(statement)
     else:
         adapted = None
     return adapted or Adaptation(statement, ())

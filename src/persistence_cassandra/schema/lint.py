@@ -18,7 +18,13 @@ from persistence_cassandra.schema.definitions import parenthesized
 from persistence_cassandra.schema.effects import identifier
 from persistence_cassandra.schema.statements import ALLOWED_VERBS, Statement, Token
 
-__all__ = ["ASTRA_IGNORED_TABLE_OPTIONS", "LintFinding", "Severity", "lint_statements"]
+__all__ = [
+    "ASTRA_IGNORED_TABLE_OPTIONS",
+    "LintFinding",
+    "Severity",
+    "clustering_columns",
+    "lint_statements",
+]
 
 Severity = Literal["error", "warning"]
 
@@ -249,6 +255,11 @@ def _clustering_columns(body: Sequence[Token]) -> list[str] | None:
             parts = _comma_parts(inner)
             return [identifier(part[0]) for part in parts[1:] if part]
     return None
+
+
+def clustering_columns(tokens: Sequence[Token]) -> list[str] | None:
+    """The clustering columns of a CREATE TABLE, in key order; None when not determinable."""
+    return _clustering_columns(_definition_body(tokens))
 
 
 def _comma_parts(tokens: Sequence[Token]) -> list[list[Token]]:
