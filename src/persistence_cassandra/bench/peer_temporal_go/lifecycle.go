@@ -33,21 +33,25 @@ const (
 	rangeBits        = 20
 	queueRangeID     = 1
 	failoverVersion  = 0
-	payloadBytes     = 100
+	payloadBytes     = 225
+	attributeBytes   = 80
 	completeTaskPage = 100
 )
 
-// payload is the same opaque 100-byte input on every event that carries one: with the
-// event's own fields it makes a serialized event of about the size bench's events are
-// (150 bytes of prebuilt blob each).
-var payload = func() *commonpb.Payloads {
-	data := make([]byte, payloadBytes)
+// payload is the same opaque input or result on the four events of a lifecycle that carry
+// one: with every event's own fields the ten events serialize to about 1.5 KB, as bench's
+// ten prebuilt 150-byte events do.
+var payload = &commonpb.Payloads{Payloads: []*commonpb.Payload{binaryPayload(payloadBytes)}}
+
+// searchAttribute brings the serialized execution info to about the 400 bytes of bench's
+// prebuilt blob (it is about 300 without).
+var searchAttribute = map[string]*commonpb.Payload{"BenchKeyword": binaryPayload(attributeBytes)}
+
+func binaryPayload(size int) *commonpb.Payload {
+	data := make([]byte, size)
 	_, _ = rand.Read(data)
-	return &commonpb.Payloads{Payloads: []*commonpb.Payload{{
-		Metadata: map[string][]byte{"encoding": []byte("binary/plain")},
-		Data:     data,
-	}}}
-}()
+	return &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/plain")}, Data: data}
+}
 
 type worker struct {
 	index       int
@@ -179,7 +183,8 @@ func (w *worker) newRun(m *managers) (*run, error) {
 		VersionHistories: versionhistory.NewVersionHistories(
 			versionhistory.NewVersionHistory(token, nil),
 		),
-		ExecutionStats: &persistencespb.ExecutionStats{},
+		ExecutionStats:   &persistencespb.ExecutionStats{},
+		SearchAttributes: searchAttribute,
 	}
 	r.state = &persistencespb.WorkflowExecutionState{
 		CreateRequestId: primitives.NewUUID().String(),
