@@ -82,6 +82,32 @@ async def test_update_schema_backup_then_restore_after_a_failure(
     assert doctor.exit_code == 0, doctor.output
 
 
+async def test_setup_schema_backup_only_when_the_keyspace_holds_tables(
+    backup_node: BackupNodeHandle, tmp_path: Path
+) -> None:
+    host, port = backup_node.host, backup_node.port
+    empty = new_keyspace("pc_bks")
+    create = await run_cli(
+        "schema", "--ep", host, "-p", str(port), "-k", empty, "create-keyspace", "--rf", "1"
+    )
+    assert create.exit_code == 0, create.output
+    config = write_config(tmp_path, cassandra_store(host, port, empty), [backup_node.facts()])
+    fresh = await run_cli(
+        "--config", str(config), "schema", "setup-schema", "-v", "0.0", "--backup"
+    )
+    assert fresh.exit_code == 0, fresh.output
+    assert "holds no tables yet; nothing to back up" in fresh.stderr
+
+    holding = new_keyspace("pc_bks")
+    await make_keyspace(host, port, holding)
+    config = write_config(tmp_path, cassandra_store(host, port, holding), [backup_node.facts()])
+    again = await run_cli(
+        "--config", str(config), "schema", "setup-schema", "-v", "0.0", "--backup"
+    )
+    assert again.exit_code == 0, again.output
+    assert f"backup pre-{holding}-" in again.stderr and "taken before the migration" in again.stderr
+
+
 async def test_backup_refused_on_astra_and_needs_a_config(tmp_path: Path) -> None:
     astra = {"astra": {"secureConnectBundle": str(tmp_path / "b.zip"), "token": "AstraCS:x"}}
     config = write_config(tmp_path, cassandra_store("h", 9042, "ks", **astra), None)

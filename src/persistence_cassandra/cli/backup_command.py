@@ -1,4 +1,5 @@
-"""``backup create | list | verify | restore | delete``: medusa backups of a Cassandra datastore.
+"""``backup create | list | verify | restore | delete``: medusa backups of a Cassandra datastore,
+and the schema tool's ``--backup`` (:class:`MigrationBackup`).
 
 A thin adapter over :mod:`persistence_cassandra.backup`: progress on stderr, a result table on
 stdout, every failure one ``error:`` line (exit 1; 2 for a configuration mistake).
@@ -6,17 +7,34 @@ stdout, every failure one ``error:`` line (exit 1; 2 for a configuration mistake
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from persistence_cassandra.backup import BackupOutcome, BackupSession, backup_session
+from persistence_cassandra.backup import (
+    BackupOutcome,
+    BackupSession,
+    backup_before_migration,
+    backup_session,
+    migration_restore_command,
+    refuse_astra,
+)
 from persistence_cassandra.backup.errors import BackupError
 from persistence_cassandra.cli.context import CliContext
+from persistence_cassandra.config import CassandraConfig
+from persistence_cassandra.errors import ConfigError
+from persistence_cassandra.schema.admin import BOOKKEEPING_TABLES
 
-__all__ = ["backup_group"]
+__all__ = ["MigrationBackup", "backup_group", "backup_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 REPORT_WIDTH = 120
 
@@ -148,3 +166,69 @@ def restore_command(cli: CliContext, name: str, keyspaces: tuple[str, ...], yes:
 def delete_command(cli: CliContext, name: str) -> None:
     """Delete backup NAME from every node's storage."""
     _print_outcome(_session(cli).delete(name))
+
+
+# ---------------------------------------------------------------- the schema tool's --backup
+
+
+def backup_option(function: F) -> F:
+    """``--backup`` of ``setup-schema`` and ``update-schema``."""
+    return click.option(
+        "--backup",
+        is_flag=True,
+        help="Back up every node with medusa first (needs --config with the datastore's "
+        "'backup:' block); on failure, print the command that restores the keyspace.",
+    )(function)
+
+
+class MigrationBackup:
+    """A backup before a migration: taken first, its name recorded with the versions the run
+    applies, and, when the run fails, the exact restore command printed."""
+
+    def __init__(
+        self, wanted: bool, config_file: Path | None, store: str | None, datastore: Any
+    ) -> None:
+        self.wanted = wanted
+        self.name: str | None = None
+        self._config_file = config_file
+        self._store = store
+        self._cassandra: CassandraConfig | None = getattr(datastore, "cassandra", None)
+        if wanted and self._cassandra is None:
+            raise ConfigError("--backup is for Cassandra datastores (medusa)")
+        if wanted and self._cassandra is not None:
+            refuse_astra(self._cassandra)  # before connecting anywhere
+
+    async def take(self, admin: Any, *, only_if_data: bool = False) -> None:
+        """Back up now (``only_if_data``: only when the keyspace holds tables already)."""
+        if not self.wanted or self._cassandra is None:
+            return
+        if only_if_data:
+            tables = set(await admin.existing_tables()) - set(BOOKKEEPING_TABLES)
+            if not tables:
+                click.echo(
+                    "--backup: the keyspace holds no tables yet; nothing to back up", err=True
+                )
+                return
+        errors = Console(stderr=True, width=REPORT_WIDTH)
+        self.name = await asyncio.to_thread(
+            backup_before_migration,
+            self._config_file,
+            self._store,
+            self._cassandra,
+            lambda line: errors.print(line, highlight=False),
+        )
+        click.echo(f"backup {self.name} taken before the migration", err=True)
+
+    @contextlib.contextmanager
+    def restore_hint(self) -> Iterator[None]:
+        """On a failure inside, print how to restore the backup, then let the failure go on."""
+        try:
+            yield
+        except Exception:
+            if self.name is not None and self._config_file is not None and self._cassandra:
+                command = migration_restore_command(
+                    self._config_file, self._store, self._cassandra.keyspace, self.name
+                )
+                click.echo("restore the keyspace as it was before this migration with:", err=True)
+                click.echo(f"  {command}", err=True)
+            raise
