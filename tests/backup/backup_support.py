@@ -5,6 +5,7 @@ per-kind censuses (``copy``'s counts and checksums) that say two states hold the
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -136,23 +137,33 @@ async def make_keyspace(hosts: str, port: int, keyspace: str, *, rf: int = 1, dc
         assert run.exit_code == 0, run.output
 
 
-def migration_adding_a_table(directory: Path) -> Path:
-    """The bundled persistence versions plus v9.0, which adds :data:`EXTRA_TABLE`."""
+def versions_plus_v9(directory: Path, description: str, statements: str) -> Path:
+    """The bundled persistence versions plus a v9.0 of ``statements``, in ``directory``."""
     versions = directory / "versions"
     if versions.exists():
         shutil.rmtree(versions)
     shutil.copytree(bundled_schema_dir() / "cassandra" / "persistence" / "versioned", versions)
     step = versions / "v9.0"
     step.mkdir()
-    (step / "manifest.json").write_text(
-        '{"CurrVersion": "9.0", "MinCompatibleVersion": "1.0", '
-        '"Description": "adds a table (backup test)", "SchemaUpdateCqlFiles": ["extra.cql"]}\n'
-    )
-    (step / "extra.cql").write_text(
-        f"CREATE TABLE {EXTRA_TABLE} (id int PRIMARY KEY, note text);\n"
-        f"INSERT INTO {EXTRA_TABLE} (id, note) VALUES (1, 'after the backup');\n"
-    )
+    manifest = {
+        "CurrVersion": "9.0",
+        "MinCompatibleVersion": "1.0",
+        "Description": description,
+        "SchemaUpdateCqlFiles": ["v9.cql"],
+    }
+    (step / "manifest.json").write_text(json.dumps(manifest) + "\n")
+    (step / "v9.cql").write_text(statements)
     return versions
+
+
+def migration_adding_a_table(directory: Path) -> Path:
+    """v9.0 adds :data:`EXTRA_TABLE`, with a row."""
+    return versions_plus_v9(
+        directory,
+        "adds a table (backup test)",
+        f"CREATE TABLE {EXTRA_TABLE} (id int PRIMARY KEY, note text);\n"
+        f"INSERT INTO {EXTRA_TABLE} (id, note) VALUES (1, 'after the backup');\n",
+    )
 
 
 async def census_of(store: dict[str, Any]) -> tuple[Any, ...]:

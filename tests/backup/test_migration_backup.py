@@ -5,7 +5,6 @@ brings the keyspace back (its schema version, its tables, every record kind)."""
 from __future__ import annotations
 
 import shlex
-import shutil
 from pathlib import Path
 
 from backup_support import (
@@ -16,30 +15,22 @@ from backup_support import (
     new_keyspace,
     run_cli,
     schema_state,
+    versions_plus_v9,
     write_config,
 )
-
-from persistence_cassandra.schema_files import bundled_schema_dir
 
 HALF_DONE_TABLE = "made_before_the_failure"
 
 
 def failing_migration(directory: Path) -> Path:
-    """The bundled versions plus v9.0, whose first statement creates a table and whose second
-    fails (it writes to a table that does not exist)."""
-    versions = directory / "failing-versions"
-    shutil.copytree(bundled_schema_dir() / "cassandra" / "persistence" / "versioned", versions)
-    step = versions / "v9.0"
-    step.mkdir()
-    (step / "manifest.json").write_text(
-        '{"CurrVersion": "9.0", "MinCompatibleVersion": "1.0", '
-        '"Description": "fails half-way", "SchemaUpdateCqlFiles": ["steps.cql"]}\n'
-    )
-    (step / "steps.cql").write_text(
+    """v9.0's first statement creates a table, its second fails (it writes to a table that
+    does not exist)."""
+    return versions_plus_v9(
+        directory,
+        "fails half-way",
         f"CREATE TABLE {HALF_DONE_TABLE} (id int PRIMARY KEY);\n"
-        "INSERT INTO no_such_table (id) VALUES (1);\n"
+        "INSERT INTO no_such_table (id) VALUES (1);\n",
     )
-    return versions
 
 
 async def test_update_schema_backup_then_restore_after_a_failure(
