@@ -56,6 +56,7 @@ from persistence_cassandra.schema.definitions import (
     Definition,
     declared,
     index_class_name,
+    member_definition,
     normalize_type,
 )
 from persistence_cassandra.schema.effects import SchemaObject
@@ -488,64 +489,66 @@ class CassandraSchemaAdmin:
         return declared(statement, obj)
 
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
-        ks = self._keyspace
         if obj.kind in ("table", "column"):
             table = obj.name if obj.kind == "table" else obj.parent
-            rows = await self._rows(
-                "SELECT column_name, kind, position, clustering_order, type "
-                "FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
-                (ks, table),
-            )
-            if obj.kind == "column":
-                found = [r for r in rows if r["column_name"] == obj.name]
-                if not found:
-                    return None
-                column = ((obj.name, normalize_type(str(found[0]["type"]))),)
-                return Definition("column", obj.name, column)
-            return _table_definition(obj.name, rows) if rows else None
+            return member_definition(await self._table_definition(str(table)), obj)
         if obj.kind in ("type", "field"):
             name = obj.name if obj.kind == "type" else obj.parent
-            rows = await self._rows(
-                "SELECT field_names, field_types FROM system_schema.types "
-                "WHERE keyspace_name = %s AND type_name = %s",
-                (ks, name),
-            )
-            if not rows:
-                return None
-            fields = tuple(
-                (str(n), normalize_type(str(t)))
-                for n, t in zip(
-                    rows[0]["field_names"] or [], rows[0]["field_types"] or [], strict=False
-                )
-            )
-            if obj.kind == "type":
-                return Definition("type", obj.name, fields)
-            match = tuple(f for f in fields if f[0] == obj.name)
-            return Definition("field", obj.name, match) if match else None
+            return member_definition(await self._type_definition(str(name)), obj)
         if obj.kind == "index":
-            rows = await self._rows(
-                "SELECT index_name, table_name, kind, options FROM system_schema.indexes "
-                "WHERE keyspace_name = %s",
-                (ks,),
-            )
-            found = [r for r in rows if r["index_name"] == obj.name]
-            if not found:
-                return None
-            options = dict(found[0]["options"] or {})
-            custom = str(found[0]["kind"]).upper() == "CUSTOM"
-            index_class = (
-                index_class_name(str(options.get("class_name", "")))
-                if custom
-                else "legacy_local_table"
-            )
-            target = str(options.get("target", "")).lower()
-            return Definition(
-                "index",
-                obj.name,
-                target=f"{found[0]['table_name']}({target})",
-                index_class=index_class,
-            )
+            return await self._index_definition(obj.name)
         return None
+
+    async def _table_definition(self, name: str) -> Definition | None:
+        rows = await self._rows(
+            "SELECT column_name, kind, position, clustering_order, type "
+            "FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
+            (self._keyspace, name),
+        )
+        if not rows:
+            return None
+
+        def of_kind(kind: str) -> list[dict[str, Any]]:
+            chosen = (r for r in rows if r["kind"] == kind)
+            return sorted(chosen, key=lambda r: int(r["position"] or 0))
+
+        partition = tuple(str(r["column_name"]) for r in of_kind("partition_key"))
+        clustering = tuple(
+            f"{r['column_name']} {str(r['clustering_order'] or 'asc').lower()}"
+            for r in of_kind("clustering")
+        )
+        columns = tuple((str(r["column_name"]), normalize_type(str(r["type"]))) for r in rows)
+        return Definition("table", name, columns, partition, clustering)
+
+    async def _type_definition(self, name: str) -> Definition | None:
+        rows = await self._rows(
+            "SELECT field_names, field_types FROM system_schema.types "
+            "WHERE keyspace_name = %s AND type_name = %s",
+            (self._keyspace, name),
+        )
+        if not rows:
+            return None
+        names, kinds = rows[0]["field_names"] or [], rows[0]["field_types"] or []
+        fields = tuple((str(n), normalize_type(str(t))) for n, t in zip(names, kinds, strict=False))
+        return Definition("type", name, fields)
+
+    async def _index_definition(self, name: str) -> Definition | None:
+        rows = await self._rows(
+            "SELECT index_name, table_name, kind, options FROM system_schema.indexes "
+            "WHERE keyspace_name = %s",
+            (self._keyspace,),
+        )
+        found = next((r for r in rows if r["index_name"] == name), None)
+        if found is None:
+            return None
+        options = dict(found["options"] or {})
+        # A legacy secondary index has no class name; SAI and others are CUSTOM with one.
+        custom = str(found["kind"]).upper() == "CUSTOM"
+        index_class = (
+            index_class_name(str(options.get("class_name", ""))) if custom else "legacy_local_table"
+        )
+        target = f"{found['table_name']}({str(options.get('target', '')).lower()})"
+        return Definition("index", name, target=target, index_class=index_class)
 
     async def drop_all_objects(self, keep: Collection[str]) -> list[str]:
         ks = self._keyspace
@@ -657,22 +660,6 @@ class CassandraSchemaAdmin:
             "DELETE FROM {ks}.schema_migration_lock WHERE lock_name = %s IF holder = %s",
             (LOCK_NAME, holder.holder_id),
         )
-
-
-def _table_definition(name: str, rows: list[dict[str, Any]]) -> Definition:
-    def position(row: dict[str, Any]) -> int:
-        return int(row["position"] if row["position"] is not None else -1)
-
-    def of_kind(kind: str) -> list[dict[str, Any]]:
-        return sorted((r for r in rows if r["kind"] == kind), key=position)
-
-    partition = tuple(str(r["column_name"]) for r in of_kind("partition_key"))
-    clustering = tuple(
-        f"{r['column_name']} {str(r['clustering_order'] or 'asc').lower()}"
-        for r in of_kind("clustering")
-    )
-    columns = tuple((str(r["column_name"]), normalize_type(str(r["type"]))) for r in rows)
-    return Definition("table", name, columns, partition, clustering)
 
 
 class CassandraKeyspaceAdmin:

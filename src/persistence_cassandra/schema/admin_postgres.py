@@ -30,7 +30,11 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
-from persistence_cassandra.schema.definitions import Definition, added_type_text
+from persistence_cassandra.schema.definitions import (
+    Definition,
+    added_type_text,
+    member_definition,
+)
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -400,18 +404,17 @@ class PostgresSchemaAdmin:
             (schema, table),
         )
 
-    def _definition(self, obj: SchemaObject, rows: list[tuple[Any, ...]]) -> Definition | None:
+    def _definition(
+        self, obj: SchemaObject, table: str, rows: list[tuple[Any, ...]]
+    ) -> Definition | None:
         columns = tuple((str(name), str(kind)) for name, kind in rows)
-        if obj.kind == "column":
-            found = tuple(c for c in columns if c[0] == obj.name)
-            return Definition("column", obj.name, found) if found else None
-        return Definition("table", obj.name, columns) if columns else None
+        return member_definition(Definition("table", table, columns) if columns else None, obj)
 
     async def existing_definition(self, obj: SchemaObject) -> Definition | None:
         table = obj.name if obj.kind == "table" else obj.parent
         if obj.kind not in ("table", "column") or table is None:
             return None
-        return self._definition(obj, await self._columns(None, table))
+        return self._definition(obj, table, await self._columns(None, table))
 
     async def declared_definition(
         self, statement: Statement, obj: SchemaObject
@@ -444,7 +447,7 @@ class PostgresSchemaAdmin:
                 rows = await self._columns(scratch, probe_table)
         except (psycopg.Error, SchemaToolError):
             return None
-        return self._definition(obj, rows)
+        return self._definition(obj, probe_table, rows)
 
     async def take_over_lock(self, dead: LockHolder, holder: LockHolder, ttl: float) -> bool:
         # The advisory lock belongs to the dead process's session, which the server ends;

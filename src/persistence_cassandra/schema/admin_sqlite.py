@@ -29,7 +29,12 @@ from persistence_cassandra.schema.admin import (
     StoredVersion,
     utc_now,
 )
-from persistence_cassandra.schema.definitions import Definition, declared, normalize_type
+from persistence_cassandra.schema.definitions import (
+    Definition,
+    declared,
+    member_definition,
+    normalize_type,
+)
 from persistence_cassandra.schema.effects import SchemaObject
 from persistence_cassandra.schema.statements import Statement
 
@@ -255,10 +260,8 @@ class SqliteSchemaAdmin:
             ).fetchall()
         )
         columns = tuple((str(name).lower(), normalize_type(str(kind))) for name, kind in rows)
-        if obj.kind == "column":
-            found = tuple(c for c in columns if c[0] == obj.name.lower())
-            return Definition("column", obj.name, found) if found else None
-        return Definition("table", obj.name, columns) if columns else None
+        whole = Definition("table", table, columns) if columns else None
+        return member_definition(whole, obj)
 
     async def drop_all_objects(self, keep: Collection[str]) -> list[str]:
         return await self._run(_drop_all, set(keep))

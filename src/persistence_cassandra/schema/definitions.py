@@ -24,6 +24,7 @@ __all__ = [
     "Definition",
     "added_type_text",
     "declared",
+    "member_definition",
     "normalize_type",
     "parenthesized",
     "same_definition",
@@ -76,6 +77,14 @@ class Definition:
         if self.kind == "index":
             return f"on {self.target} using {self.index_class or 'the default index'}"
         return f"({columns})" if self.kind == "type" else columns
+
+
+def member_definition(whole: Definition | None, obj: SchemaObject) -> Definition | None:
+    """``obj`` itself when it is the table or type ``whole``; else its column or field."""
+    if whole is None or obj.kind == whole.kind:
+        return whole
+    found = tuple(column for column in whole.columns if column[0] == obj.name)
+    return Definition(obj.kind, obj.name, found) if found else None
 
 
 def same_definition(wanted: Definition, existing: Definition) -> bool:
