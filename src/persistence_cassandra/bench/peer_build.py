@@ -129,12 +129,12 @@ async def build_peer(
     *, sources: Traversable | None = None, cache_root: Path | None = None, go: str | None = None
 ) -> PeerBuild:
     """The peer's binary, built now unless the cache holds one for these sources and Go."""
+    started = time.perf_counter()
     go = go or find_go()
     go_version = await _go_version(go)
     source_files = _source_files(sources or peer_sources())
     directory = (cache_root or peer_cache_root()) / _key(source_files, go_version)
     binary, source_dir = directory / BINARY, directory / "src"
-    started = time.perf_counter()
     if binary.is_file():
         return PeerBuild(binary, source_dir, go, go_version, True, time.perf_counter() - started)
     source_dir.mkdir(parents=True, exist_ok=True)

@@ -131,9 +131,7 @@ def print_peer_result(result: PeerResult, console: Console) -> None:
         "raw/peer",
         "p50 ours / raw / peer",
         "p99 ours / raw / peer",
-        "CPU/lc ours",
-        "raw",
-        "peer",
+        "CPU/lc ours / raw / peer",
         "CPU ours/peer",
         "raw/peer",
     )
@@ -151,8 +149,7 @@ def print_peer_result(result: PeerResult, console: Console) -> None:
             f"{cell.raw_over_peer:.2f}",
             f"{ours.p50 * 1e3:.1f} / {raw.p50 * 1e3:.1f} / {peer.p50 * 1e3:.1f} ms",
             f"{ours.p99 * 1e3:.1f} / {raw.p99 * 1e3:.1f} / {peer.p99 * 1e3:.1f} ms",
-            f"{ours.cpu_per_operation * 1e3:.2f} ms",
-            f"{raw.cpu_per_operation * 1e3:.2f} ms",
+            f"{ours.cpu_per_operation * 1e3:.2f} / {raw.cpu_per_operation * 1e3:.2f} / "
             f"{peer.cpu_per_operation * 1e3:.2f} ms",
             _ratio(cell.ours_cpu_over_peer, cell.ours_cpu_over_peer <= TARGET_CPU),
             f"{cell.raw_cpu_over_peer:.2f}",
