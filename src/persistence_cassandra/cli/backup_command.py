@@ -56,7 +56,7 @@ def _size(count: int) -> str:
 
 
 def _when(value: datetime | None) -> str:
-    return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}"
 
 
 def _print_outcome(outcome: BackupOutcome) -> None:
@@ -101,10 +101,12 @@ def list_command(cli: CliContext) -> None:
     """The datastore's backups, oldest first."""
     listings = _session(cli).list()
     table = Table(title="backups", title_justify="left")
-    for column in ("name", "started", "finished", "complete", "nodes", "files", "size"):
-        table.add_column(
-            column, justify="right" if column in ("nodes", "files", "size") else "left"
-        )
+    # Names are what the other commands take: never shortened.
+    widest = max((len(item.name) for item in listings), default=4)
+    table.add_column("name", no_wrap=True, min_width=widest)
+    for column in ("started (UTC)", "finished (UTC)", "complete", "nodes", "files", "size"):
+        numeric = column in ("nodes", "files", "size")
+        table.add_column(column, justify="right" if numeric else "left")
     for item in listings:
         table.add_row(
             item.name,
