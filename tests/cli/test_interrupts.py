@@ -99,8 +99,10 @@ def write_config(path: Path, datastores: dict[str, Any], default: str) -> Path:
     return path
 
 
-def interrupt(args: list[str], ready: str, tmp_path: Path) -> tuple[int, str, str, float]:
-    """Run the CLI with ``args``, send SIGINT once ``ready`` appears on stderr, and return
+def interrupt(
+    args: list[str], ready: str, tmp_path: Path, sig: signal.Signals = signal.SIGINT
+) -> tuple[int, str, str, float]:
+    """Run the CLI with ``args``, send ``sig`` once ``ready`` appears on stderr, and return
     (exit status, stdout, stderr, seconds from the signal to the exit)."""
     env = dict(os.environ, PC_DATA_DIR=str(tmp_path / "data"), TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir(exist_ok=True)
@@ -117,7 +119,7 @@ def interrupt(args: list[str], ready: str, tmp_path: Path) -> tuple[int, str, st
                 out, _ = process.communicate()
                 pytest.fail(f"never showed {ready!r}: {out}\n{stderr_path.read_text()}")
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sig)
         sent = time.monotonic()
         try:
             out, _ = process.communicate(timeout=30)
@@ -210,3 +212,11 @@ def test_copy(store, tmp_path):
     line = last_error(err)
     assert "progress is saved in" in line
     assert "run the same command again to resume" in line
+
+
+def test_bench_stopped_by_sigterm_removes_its_temporary_store(tmp_path):
+    args = ["bench", "--quick", "--no-history", "--concurrency", "1,8"]
+    code, _, err, elapsed = interrupt(args, "warming up", tmp_path, signal.SIGTERM)
+    assert code == 130, err
+    assert elapsed < STOP_WITHIN, err
+    assert list((tmp_path / "tmp").iterdir()) == []
