@@ -100,10 +100,11 @@ def write_config(path: Path, datastores: dict[str, Any], default: str) -> Path:
 
 
 def interrupt(
-    args: list[str], ready: str, tmp_path: Path, sig: signal.Signals = signal.SIGINT
+    args: list[str], ready: str | float, tmp_path: Path, sig: signal.Signals = signal.SIGINT
 ) -> tuple[int, str, str, float]:
-    """Run the CLI with ``args``, send ``sig`` once ``ready`` appears on stderr, and return
-    (exit status, stdout, stderr, seconds from the signal to the exit)."""
+    """Run the CLI with ``args``, send ``sig`` once ``ready`` appears on stderr (or after
+    ``ready`` seconds), and return (exit status, stdout, stderr, seconds from the signal to
+    the exit)."""
     env = dict(os.environ, PC_DATA_DIR=str(tmp_path / "data"), TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir(exist_ok=True)
     command = [sys.executable, "-m", "persistence_cassandra", *args]
@@ -112,8 +113,15 @@ def interrupt(
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=stderr_file, text=True
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while ready not in stderr_path.read_text():
+        started = time.monotonic()
+        deadline = started + START_TIMEOUT
+
+        def waiting() -> bool:
+            if isinstance(ready, float):
+                return time.monotonic() - started < ready
+            return ready not in stderr_path.read_text()
+
+        while waiting():
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 out, _ = process.communicate()
@@ -220,3 +228,36 @@ def test_bench_stopped_by_sigterm_removes_its_temporary_store(tmp_path):
     assert code == 130, err
     assert elapsed < STOP_WITHIN, err
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and never answers (a hung server, a black hole)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # the kernel completes handshakes; nobody ever reads or writes
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.mark.parametrize("backend", ["cassandra", "postgres"])
+def test_doctor_connecting_to_a_silent_server(tmp_path, silent_server, backend):
+    if backend == "cassandra":
+        store = {"cassandra": {"hosts": "127.0.0.1", "port": silent_server, "connectTimeout": 20}}
+    else:
+        store = {
+            "sql": {
+                "pluginName": "postgres",
+                "databaseName": "x",
+                "connectAddr": f"127.0.0.1:{silent_server}",
+                "connectAttributes": {"connect_timeout": "20"},
+            }
+        }
+    config = write_config(tmp_path / "c.yaml", {"s": store}, "s")
+    # The connect blocks in a driver thread: SIGINT must not wait for its 20 s timeout.
+    code, _, err, elapsed = interrupt(["--config", str(config), "doctor"], 1.5, tmp_path)
+    assert code == 130, err
+    assert elapsed < STOP_WITHIN, (elapsed, err)
+    assert last_error(err) == "error: interrupted"

@@ -7,10 +7,12 @@ Commands of other groups (``schema``) reach it with ``click.get_current_context(
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -24,9 +26,11 @@ from persistence_cassandra.factory import open_persistence
 from persistence_cassandra.middleware import MiddlewareOptions
 from persistence_cassandra.persistence import Persistence
 
-__all__ = ["INTERRUPTED_EXIT", "CliContext", "Interrupted", "run_async"]
+__all__ = ["INTERRUPTED_EXIT", "CliContext", "DaemonExecutor", "Interrupted", "run_async"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 INTERRUPTED_EXIT = 130
 """The exit status of a command stopped by Ctrl-C (SIGINT), as shells report 128 + 2."""
@@ -45,8 +49,45 @@ class Interrupted(click.ClickException):
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run one command's coroutine on a fresh event loop."""
-    return asyncio.run(coroutine)
+    """Run one command's coroutine on a fresh event loop (Ctrl-C cancels it, as
+    ``asyncio.run`` does), whose blocking calls run on threads that never delay the exit."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(DaemonExecutor())
+        return runner.run(coroutine)
+
+
+class DaemonExecutor(ThreadPoolExecutor):
+    """The default executor of a command's loop: each call on a daemon thread of its own.
+
+    ``asyncio.to_thread`` runs blocking driver calls (a Cassandra or PostgreSQL connect, a
+    close) on the loop's default executor. The standard one is joined when the loop closes and
+    again when the interpreter exits, so a command cancelled by Ctrl-C still waited for a
+    connect to time out (10 s and more) before it could exit. Here a call the command no longer
+    waits for is abandoned with its thread; what it would have done was already given up by
+    the cancelled caller. Only the CLI uses this; the library leaves the loop's executor alone.
+    (A ``ThreadPoolExecutor`` only because the loop accepts nothing else; none of its pool is
+    used.)
+    """
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        future: Future[R] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, name="pc-cli-blocking", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # Nothing to join: a call still running belongs to a caller that has given up on it.
+        return
 
 
 @dataclass(slots=True)

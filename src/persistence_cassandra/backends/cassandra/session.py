@@ -26,11 +26,13 @@ import logging
 import os
 import ssl
 import tempfile
+import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import cassandra
+import cassandra.cluster as cassandra_cluster
 from cassandra import ConsistencyLevel, ProtocolVersion
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
@@ -285,6 +287,14 @@ def build_cluster(config: CassandraConfig) -> Cluster:
     )
 
 
+def _forget_at_exit(cluster: Cluster) -> None:
+    """Take ``cluster`` off the driver's list of clusters to shut down at exit (the driver's
+    own call for a cluster that is shut down; private, hence the guard)."""
+    discard = getattr(cassandra_cluster, "_discard_cluster_shutdown", None)
+    if discard is not None:
+        discard(cluster)
+
+
 def _settle(waiter: asyncio.Future[T], value: T | None, error: BaseException | None) -> None:
     if waiter.done():  # the awaiting task was cancelled
         return
@@ -349,10 +359,11 @@ class CassandraSession:
             # Unreadable TLS files, unresolvable whitelisted hosts, a bad bundle path...
             raise ConfigError(f"cassandra: cannot set up the connection: {exc}") from exc
         datacenters: set[str] = set()
+        abandoned = threading.Event()
 
         def blocking_connect() -> Session:
             try:
-                return cluster.connect()
+                session = cluster.connect()
             except BaseException:
                 # What the control connection learnt, for a data center name that is wrong.
                 datacenters.update(
@@ -360,9 +371,19 @@ class CassandraSession:
                 )
                 cluster.shutdown()
                 raise
+            if abandoned.is_set():  # the caller was cancelled meanwhile: nobody will close it
+                cluster.shutdown()
+            return session
 
         try:
             session = await _in_thread(blocking_connect)
+        except asyncio.CancelledError:
+            # The connect goes on in its thread until its timeout, holding the cluster's lock;
+            # the driver's exit hook would wait for it to shut the cluster down, so that a
+            # Ctrl-C during a connect to a silent host took the whole connect timeout to exit.
+            abandoned.set()
+            _forget_at_exit(cluster)
+            raise
         except (NoHostAvailable, cassandra.UnresolvableContactPoints) as exc:
             raise connect_failure(exc, config, datacenters) from exc
         except Exception as exc:
