@@ -147,3 +147,28 @@ def test_a_missing_postgres_driver_names_the_extra(tmp_path):
     line = result.stderr.strip().splitlines()[-1]
     assert "pip install 'persistence-cassandra[postgres]'" in line, result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ item 5: authentication
+
+
+@pytest.fixture(scope="module")
+def astra_stand():
+    """The local Astra DB stand (token authentication, TLS through an SNI proxy), shared with
+    the other tests of this process and closed at its exit."""
+    from persistence_cassandra.testing.astra_stand import shared_stand
+
+    return shared_stand()
+
+
+@pytest.mark.cassandra
+def test_a_refused_astra_token_is_an_authentication_failure(tmp_path, astra_stand):
+    bundle = astra_stand.bundle_path
+    store = (
+        "      cassandra:\n        keyspace: persistence\n        astra:\n"
+        f"          secureConnectBundle: '{bundle}'\n          token: AstraCS:not-the-token\n"
+    )
+    line = doctor_line(tmp_path, store)
+    assert f"Astra DB ({bundle.name})" in line, line
+    assert "authentication failed (the token was refused; check cassandra.astra.token)" in line
+    assert "not-the-token" not in line

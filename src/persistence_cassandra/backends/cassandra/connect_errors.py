@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from pathlib import Path
 
 import cassandra
 from cassandra.cluster import NoHostAvailable
@@ -26,6 +27,8 @@ __all__ = ["connect_failure", "host_reason"]
 
 
 def _target(config: CassandraConfig) -> str:
+    if config.astra is not None:
+        return f"Astra DB ({Path(config.astra.secure_connect_bundle).name})"
     return f"{config.hosts}:{config.port}"
 
 
@@ -33,6 +36,8 @@ def host_reason(error: BaseException, config: CassandraConfig) -> str:
     """Why one host refused the connection, in words (never a credential)."""
     text = str(error)
     if isinstance(error, cassandra.AuthenticationFailed) or "AuthenticationFailed" in text:
+        if config.astra is not None:
+            return "authentication failed (the token was refused; check cassandra.astra.token)"
         who = f"user {config.user!r}" if config.user else "no user configured"
         return f"authentication failed ({who}; check cassandra.user and cassandra.password)"
     if isinstance(error, ConnectionRefusedError) or "Connection refused" in text:
@@ -79,6 +84,7 @@ def connect_failure(
         )
     reasons = [f"{host}: {host_reason(reason, config)}" for host, reason in per_host.items()]
     failure = "; ".join(reasons)
+    where = f" {_target(config)}" if config.astra is not None else ""
     if all("authentication failed" in reason for reason in reasons):
-        return errors.InvalidRequest(f"cannot connect to Cassandra: {failure}")
-    return errors.Unavailable(f"cannot connect to Cassandra: {failure}")
+        return errors.InvalidRequest(f"cannot connect to Cassandra{where}: {failure}")
+    return errors.Unavailable(f"cannot connect to Cassandra{where}: {failure}")
