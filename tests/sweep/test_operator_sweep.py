@@ -223,6 +223,9 @@ BAD_OPTIONS = [
     (["config", "validate", "extra"], "extra"),
     (["--store", "nope", "doctor"], "nope"),
     (["--store", "nope", "config", "show"], "nope"),
+    (["schema", "update-schema", "-s", "sqlite/persistence", "--version", "garbage"], "garbage"),
+    (["schema", "status", "--schema-name", "nope/none"], "nope/none"),
+    (["schema", "--timeout", "0", "status"], "--timeout"),
 ]
 
 
