@@ -212,3 +212,16 @@ def test_doctor_on_a_missing_sqlite_file_creates_nothing(runner, tmp_path):
     assert str(database) in line
     assert "does not exist" in line
     assert "setup-schema" in line
+
+
+def test_config_validate_lists_every_unknown_backend(runner, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "persistence:\n  defaultStore: a\n  datastores:\n"
+        "    a: {backend: nosuch-one}\n    b: {backend: nosuch-two}\n"
+    )
+    result = runner.invoke(cli, ["--config", str(config), "config", "validate"])
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert "datastores.a.backend: unknown backend 'nosuch-one'" in line
+    assert "datastores.b.backend: unknown backend 'nosuch-two'" in line

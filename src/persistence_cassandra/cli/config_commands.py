@@ -48,12 +48,13 @@ def render_config(config: PersistenceConfig, *, source: str = "") -> str:
 def describe_config(config: PersistenceConfig, store: str | None = None) -> str:
     """A one-line summary of a valid configuration; ``ConfigError`` for an unknown backend."""
     known = set(available_backends())
-    for name, datastore in config.datastores.items():
-        if datastore.backend_name not in known:
-            raise ConfigError(
-                f"persistence.datastores.{name}.backend: unknown backend "
-                f"{datastore.backend_name!r} (known: {', '.join(sorted(known))})"
-            )
+    unknown = [
+        f"persistence.datastores.{name}.backend: unknown backend {datastore.backend_name!r}"
+        for name, datastore in config.datastores.items()
+        if datastore.backend_name not in known
+    ]
+    if unknown:
+        raise ConfigError(f"{'; '.join(unknown)} (known: {', '.join(sorted(known))})")
     chosen = store or config.default_store
     backend = config.datastore(chosen).backend_name
     count = len(config.datastores)
