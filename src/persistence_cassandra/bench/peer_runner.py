@@ -4,7 +4,7 @@ Temporal's own Go persistence, interleaved in the same cells on the same node.
 For each concurrency level the three sides run the same 17-call lifecycle
 (:mod:`~persistence_cassandra.bench.operations`; the peer's is ``peer_temporal_go/lifecycle.go``)
 in slices taken in turn, each side first, middle and last equally often (raw-ours-peer,
-peer-raw-ours, ours-peer-raw, then the same reversed), so that a slow phase of the shared
+ours-peer-raw, peer-raw-ours, then the same reversed), so that a slow phase of the shared
 machine lands on every side alike; each side's figures are its median slice's, as in
 :mod:`~persistence_cassandra.bench.runner`. Ours and raw run in this process; the peer runs
 in its own (:class:`~persistence_cassandra.bench.peer_process.TemporalGoPeer`), idle while the

@@ -3,6 +3,7 @@ module persistence-cassandra/peer-temporal-go
 go 1.26.4
 
 require (
+	github.com/gocql/gocql v1.7.0
 	go.temporal.io/api v1.62.8
 	go.temporal.io/server v1.31.2
 	google.golang.org/protobuf v1.36.10
@@ -37,7 +38,6 @@ require (
 	github.com/facebookgo/clock v0.0.0-20150410010913-600d898af40a // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/gocql/gocql v1.7.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/mock v1.6.0 // indirect
 	github.com/golang/snappy v0.0.4 // indirect

@@ -4,8 +4,9 @@
 //
 // It is a client of Temporal's packages, not a copy of them: the managers come from
 // Temporal's persistence factory (common/persistence/client.NewFactory over
-// common/persistence/cassandra.NewFactory), stacked as a server stacks them (metrics with a
-// no-op handler, then retries), and every request is built from Temporal's own types. The
+// common/persistence/cassandra.NewFactoryFromSession, on the gocql session Temporal's own
+// nosqlplugin opens), stacked as a server stacks them (metrics with a no-op handler, then
+// retries), and every request is built from Temporal's own types. The
 // keyspace must hold Temporal's schema (schema/cassandra/temporal/versioned of the same
 // module), migrated by our schema tool.
 //
@@ -41,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gocql/gocql"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
@@ -48,6 +50,7 @@ import (
 	"go.temporal.io/server/common/persistence"
 	"go.temporal.io/server/common/persistence/cassandra"
 	"go.temporal.io/server/common/persistence/client"
+	commongocql "go.temporal.io/server/common/persistence/nosql/nosqlplugin/cassandra/gocql"
 	"go.temporal.io/server/common/persistence/serialization"
 	"go.temporal.io/server/common/resolver"
 )
@@ -139,9 +142,19 @@ func openManagers(o options) (*managers, error) {
 	}
 	logger := log.NewNoopLogger()
 	serializer := serialization.NewSerializer()
-	dataStore := cassandra.NewFactory(
-		cfg, resolver.NewNoopResolver(), clusterName, logger, metrics.NoopMetricsHandler, serializer,
+	// cassandra.NewFactory would open this same session but only log.Fatal on failure, which
+	// the no-op logger ignores: open it here to report a missing keyspace or a dead node.
+	session, err := commongocql.NewSession(
+		func() (*gocql.ClusterConfig, error) {
+			return commongocql.NewCassandraCluster(cfg, resolver.NewNoopResolver())
+		},
+		logger,
+		metrics.NoopMetricsHandler,
 	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s:%d, keyspace %s: %w", o.hosts, o.port, o.keyspace, err)
+	}
+	dataStore := cassandra.NewFactoryFromSession(cfg, clusterName, logger, session, serializer)
 	persistenceConfig := &config.Persistence{
 		TransactionSizeLimit: dynamicconfig.GetIntPropertyFn(transactionSizeLimit),
 	}
@@ -164,7 +177,6 @@ func openManagers(o options) (*managers, error) {
 		client.EnableBestEffortDeleteTasksOnWorkflowUpdate(dynamicconfig.GetBoolPropertyFn(false)),
 	)
 	m := &managers{factory: factory}
-	var err error
 	if m.shard, err = factory.NewShardManager(); err != nil {
 		return nil, err
 	}
@@ -227,7 +239,7 @@ func measure(m *managers, workers []*worker, count int, seconds float64, keep bo
 			errorsSeen, firstError := 0, ""
 			for remaining.Add(-1) >= 0 && time.Now().Before(deadline) {
 				begin := time.Now()
-				key, err := w.lifecycle(context.Background(), m)
+				key, err := guarded(w, m)
 				if err != nil {
 					errorsSeen++
 					if firstError == "" {
@@ -257,6 +269,17 @@ func measure(m *managers, workers []*worker, count int, seconds float64, keep bo
 	result.Seconds = time.Since(started).Seconds()
 	result.CPUSeconds = cpuSeconds() - cpuStarted
 	return result
+}
+
+// guarded runs one lifecycle, turning a panic inside Temporal's code into a counted error
+// (bench reports the first one) rather than the end of the process.
+func guarded(w *worker, m *managers) (key *runKey, err error) {
+	defer func() {
+		if recovered := recover(); recovered != nil {
+			err = fmt.Errorf("panic: %v", recovered)
+		}
+	}()
+	return w.lifecycle(context.Background(), m)
 }
 
 type cell struct {
