@@ -1,37 +1,34 @@
-"""Connecting to Cassandra or Astra DB for the schema tool, and running requests on asyncio.
+"""The schema tool's Cassandra and Astra DB connection, and its requests on asyncio.
 
-Every request of the schema admins goes through :class:`CassandraRequests`, on an execution
-profile of our own: LOCAL_QUORUM writes and LOCAL_SERIAL lightweight transactions (Astra DB
-rejects ONE/ANY writes, and a weaker write could let two runs both believe they hold the
-lock), rows as dicts. A secure connect bundle means Astra DB: protocol v4, user name
-``token``.
+The cluster is built and connected by the stores' own connection module
+(:mod:`persistence_cassandra.backends.cassandra.connection`: TLS, auth, the secure connect
+bundle, load balancing, reconnection, connect errors naming host and reason), with one
+execution profile of the tool's own: the configured consistency pair (LOCAL_QUORUM writes and
+LOCAL_SERIAL lightweight transactions by default; Astra DB rejects ONE/ANY writes, and a weaker
+write could let two runs both believe they hold the lock), rows as dicts, the tool's timeout.
+Every request of the schema admins goes through :class:`CassandraRequests`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import ssl
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from cassandra import ConsistencyLevel, OperationTimedOut, WriteTimeout
-from cassandra.auth import PlainTextAuthProvider
+from cassandra import ConsistencyLevel
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
-    NoHostAvailable,
     ResponseFuture,
     Session,
 )
-from cassandra.policies import DCAwareRoundRobinPolicy, WhiteListRoundRobinPolicy
 from cassandra.query import BatchStatement, SimpleStatement, dict_factory
 
-from persistence_cassandra.config import CassandraConfig, TLSConfig
-from persistence_cassandra.errors import SchemaToolError
+from persistence_cassandra.backends.cassandra import connection
+from persistence_cassandra.backends.cassandra.errors import describe_driver_error
+from persistence_cassandra.config import CassandraConfig
+from persistence_cassandra.errors import PersistenceError, SchemaToolError
 
 __all__ = [
     "PROFILE",
@@ -47,7 +44,7 @@ __all__ = [
 ]
 
 PROFILE = "persistence-cassandra-schema"
-_SERVER_MESSAGE = re.compile(r'message="(.*)"', re.DOTALL)
+describe_endpoint = connection.describe_endpoint
 
 
 def quote_name(name: str) -> str:
@@ -59,130 +56,34 @@ class SchemaAgreementTimeout(SchemaToolError):
     """A schema change was applied but the nodes did not agree on the schema in time."""
 
 
-def describe_driver_error(exc: BaseException) -> str:
-    """One line for a cassandra-driver exception."""
-    if isinstance(exc, NoHostAvailable):
-        errors = getattr(exc, "errors", None)
-        if isinstance(errors, dict) and errors:
-            host, error = next(iter(errors.items()))
-            return f"no host available ({host}: {describe_driver_error(error)})"
-        reason = str(exc.args[0]) if exc.args else ""
-        return f"no host available ({reason})" if reason else "no host available"
-    if isinstance(exc, WriteTimeout):
-        write_type = getattr(exc, "write_type", None)
-        return f"write timed out (write type {write_type}); the outcome is unknown"
-    if isinstance(exc, OperationTimedOut):
-        return "the request timed out; the outcome is unknown"
-    text = str(exc).strip()
-    match = _SERVER_MESSAGE.search(text)
-    if match:
-        return match.group(1)
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _ssl_context(tls: TLSConfig) -> tuple[ssl.SSLContext, dict[str, Any]]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        if tls.ca_file:
-            context.load_verify_locations(cafile=tls.ca_file)
-        elif tls.ca_data is not None:
-            context.load_verify_locations(cadata=tls.ca_data.get_secret_value())
-        else:
-            context.load_default_certs()
-        if tls.cert_file and tls.key_file:
-            context.load_cert_chain(tls.cert_file, tls.key_file)
-        elif tls.cert_data is not None and tls.key_data is not None:
-            with tempfile.TemporaryDirectory() as directory:
-                cert, key = os.path.join(directory, "cert"), os.path.join(directory, "key")
-                for path, data in ((cert, tls.cert_data), (key, tls.key_data)):
-                    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as handle:
-                        handle.write(data.get_secret_value())
-                context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise SchemaToolError(f"TLS: cannot load certificates: {exc}") from None
-    if not tls.enable_host_verification:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    options = {"server_hostname": tls.server_name} if tls.server_name else {}
-    return context, options
-
-
 def _profile(config: CassandraConfig, timeout: float) -> ExecutionProfile:
-    consistency = config.consistency.default
-    if config.disable_initial_host_lookup and config.astra is None:
-        policy: Any = WhiteListRoundRobinPolicy(config.host_list)
-    else:
-        policy = DCAwareRoundRobinPolicy(local_dc=config.datacenter)
-    return ExecutionProfile(
-        load_balancing_policy=policy,
-        consistency_level=ConsistencyLevel.name_to_value[consistency.consistency],
-        serial_consistency_level=ConsistencyLevel.name_to_value[consistency.serial_consistency],
-        request_timeout=timeout,
-        row_factory=dict_factory,
-    )
+    return connection.execution_profile(config, timeout=timeout)
 
 
 def build_cluster(config: CassandraConfig, *, timeout: float) -> Cluster:
-    """A driver ``Cluster`` for ``config`` (not yet connected)."""
-    kwargs: dict[str, Any] = {
-        "execution_profiles": {
-            EXEC_PROFILE_DEFAULT: _profile(config, timeout),
-            PROFILE: _profile(config, timeout),
-        },
-        "connect_timeout": timeout,
-        "control_connection_timeout": timeout,
-        "max_schema_agreement_wait": timeout,
-    }
-    if config.astra is not None:
-        kwargs["cloud"] = {
-            "secure_connect_bundle": config.astra.secure_connect_bundle,
-            "connect_timeout": timeout,
-        }
-        kwargs["auth_provider"] = PlainTextAuthProvider(
-            "token", config.astra.token.get_secret_value()
-        )
-        kwargs["protocol_version"] = 4
-    else:
-        kwargs["contact_points"] = config.host_list
-        kwargs["port"] = config.port
-        if config.user:
-            password = config.password.get_secret_value() if config.password else ""
-            kwargs["auth_provider"] = PlainTextAuthProvider(config.user, password)
-        if config.tls.enabled:
-            kwargs["ssl_context"], options = _ssl_context(config.tls)
-            if options:
-                kwargs["ssl_options"] = options
-        if config.protocol_version:
-            kwargs["protocol_version"] = config.protocol_version
-    return Cluster(**kwargs)
+    """The schema tool's driver ``Cluster`` for ``config`` (not yet connected): the
+    connection module's, with one profile of the tool's own."""
+    return connection.build_cluster(config, _profiles(config, timeout), **_options(timeout))
 
 
-def describe_endpoint(config: CassandraConfig) -> str:
-    if config.astra is not None:
-        return f"Astra DB ({os.path.basename(config.astra.secure_connect_bundle)})"
-    return f"{config.hosts}:{config.port}"
+def _profiles(config: CassandraConfig, timeout: float) -> dict[object, ExecutionProfile]:
+    profile = _profile(config, timeout)
+    return {EXEC_PROFILE_DEFAULT: profile, PROFILE: profile}
+
+
+def _options(timeout: float) -> dict[str, Any]:
+    return {"connect_timeout": timeout, "max_schema_agreement_wait": timeout}
 
 
 async def connect_cluster(
     config: CassandraConfig, request_timeout: float
 ) -> tuple[Cluster, Session]:
     try:
-        cluster = build_cluster(config, timeout=request_timeout)
-    except (ValueError, OSError) as exc:
-        raise SchemaToolError(f"invalid Cassandra connection settings: {exc}") from None
-    try:
-        session = await asyncio.to_thread(cluster.connect)
-    except Exception as exc:
-        await asyncio.to_thread(cluster.shutdown)
-        hint = ""
-        # The driver lists hosts without errors when the load balancing policy excluded them.
-        if config.datacenter and isinstance(exc, NoHostAvailable) and isinstance(exc.errors, list):
-            hint = f"; is there a node in datacenter '{config.datacenter}' (--dc)?"
-        where = describe_endpoint(config)
-        raise SchemaToolError(
-            f"cannot connect to Cassandra at {where}: {describe_driver_error(exc)}{hint}"
-        ) from None
-    return cluster, session
+        return await connection.connect(
+            config, _profiles(config, request_timeout), **_options(request_timeout)
+        )
+    except PersistenceError as exc:
+        raise SchemaToolError(str(exc)) from None
 
 
 class CassandraRequests:

@@ -25,13 +25,13 @@ from cassandra.policies import (
 )
 from cassandra_test_support import Endpoint, make_config
 
+from persistence_cassandra.backends.cassandra.connection import ssl_context_for
 from persistence_cassandra.backends.cassandra.history_store import INSERT_NODE, READ_NODES
 from persistence_cassandra.backends.cassandra.session import (
     READ_PROFILE,
     WRITE_PROFILE,
     CassandraSession,
     build_cluster,
-    ssl_context_for,
 )
 from persistence_cassandra.config import CassandraConfig, TLSConfig
 from persistence_cassandra.errors import ConfigError
@@ -149,7 +149,7 @@ def test_disabling_host_verification_skips_certificate_checks() -> None:
 
 async def test_an_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
     config = _cassandra(tls={"enabled": True, "caFile": str(tmp_path / "missing.pem")})
-    with pytest.raises(ConfigError, match="cannot set up the connection"):
+    with pytest.raises(ConfigError, match="cassandra.tls: cannot load certificates"):
         await CassandraSession.connect(config)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from cassandra.policies import ConstantReconnectionPolicy, ExponentialReconnectionPolicy
 
-from persistence_cassandra.backends.cassandra.session import build_cluster, reconnection_policy
+from persistence_cassandra.backends.cassandra.connection import reconnection_policy
+from persistence_cassandra.backends.cassandra.session import build_cluster
 from persistence_cassandra.config import CassandraConfig, ReconnectConfig, parse_config
 from persistence_cassandra.errors import ConfigError
 

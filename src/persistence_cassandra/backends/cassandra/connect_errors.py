@@ -23,10 +23,11 @@ from cassandra.connection import ConnectionException
 from persistence_cassandra import errors
 from persistence_cassandra.config import CassandraConfig
 
-__all__ = ["connect_failure", "host_reason"]
+__all__ = ["connect_failure", "describe_endpoint", "host_reason"]
 
 
-def _target(config: CassandraConfig) -> str:
+def describe_endpoint(config: CassandraConfig) -> str:
+    """Hosts and port, or the Astra bundle's file name; never credentials."""
     if config.astra is not None:
         return f"Astra DB ({Path(config.astra.secure_connect_bundle).name})"
     return f"{config.hosts}:{config.port}"
@@ -69,22 +70,24 @@ def connect_failure(
             "(cassandra.hosts)"
         )
     if not isinstance(error, NoHostAvailable):
-        return errors.Unavailable(f"cannot connect to Cassandra at {_target(config)}: {error}")
+        return errors.Unavailable(
+            f"cannot connect to Cassandra at {describe_endpoint(config)}: {error}"
+        )
     per_host = error.errors
     if not isinstance(per_host, dict):
         # The driver's list form: hosts were found, but none in the local data center.
         known = ", ".join(sorted(set(datacenters))) or "none reported"
         return errors.Unavailable(
-            f"cannot connect to Cassandra at {_target(config)}: no host in data center "
+            f"cannot connect to Cassandra at {describe_endpoint(config)}: no host in data center "
             f"{config.datacenter!r} (cassandra.datacenter); the cluster's data centers: {known}"
         )
     if not per_host:
         return errors.Unavailable(
-            f"cannot connect to Cassandra at {_target(config)}: no host could be tried"
+            f"cannot connect to Cassandra at {describe_endpoint(config)}: no host could be tried"
         )
     reasons = [f"{host}: {host_reason(reason, config)}" for host, reason in per_host.items()]
     failure = "; ".join(reasons)
-    where = f" {_target(config)}" if config.astra is not None else ""
+    where = f" {describe_endpoint(config)}" if config.astra is not None else ""
     if all("authentication failed" in reason for reason in reasons):
         return errors.InvalidRequest(f"cannot connect to Cassandra{where}: {failure}")
     return errors.Unavailable(f"cannot connect to Cassandra{where}: {failure}")

@@ -22,6 +22,7 @@ decisions are made here, once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,12 @@ from cassandra.segment import CrcException
 
 from persistence_cassandra import errors
 
-__all__ = ["CAS_WRITE_UNKNOWN", "is_explicitly_mapped", "translate_error"]
+__all__ = [
+    "CAS_WRITE_UNKNOWN",
+    "describe_driver_error",
+    "is_explicitly_mapped",
+    "translate_error",
+]
 
 CAS_WRITE_UNKNOWN = 0x1700
 """Protocol v5 error code for a lightweight transaction whose outcome is unknown; the Python
@@ -250,3 +256,28 @@ def translate_error(exc: BaseException, *, is_write: bool = True) -> errors.Pers
     # Not a driver exception (a bug in a callback, a codec error...): if it happened after the
     # request was sent, a write's outcome is unknown; claiming otherwise would be unsafe.
     return _unknown_outcome("unexpected failure")(failure)
+
+
+_SERVER_MESSAGE = re.compile(r'message="(.*)"', re.DOTALL)
+
+
+def describe_driver_error(exc: BaseException) -> str:
+    """One line for a cassandra-driver exception, for tools that report rather than classify
+    (the schema tool): the server's own message where it sent one."""
+    if isinstance(exc, NoHostAvailable):
+        per_host = getattr(exc, "errors", None)
+        if isinstance(per_host, dict) and per_host:
+            host, error = next(iter(per_host.items()))
+            return f"no host available ({host}: {describe_driver_error(error)})"
+        reason = str(exc.args[0]) if exc.args else ""
+        return f"no host available ({reason})" if reason else "no host available"
+    if isinstance(exc, cassandra.WriteTimeout):
+        write_type = getattr(exc, "write_type", None)
+        return f"write timed out (write type {write_type}); the outcome is unknown"
+    if isinstance(exc, cassandra.OperationTimedOut):
+        return "the request timed out; the outcome is unknown"
+    text = str(exc).strip()
+    match = _SERVER_MESSAGE.search(text)
+    if match:
+        return match.group(1)
+    return text.splitlines()[0] if text else type(exc).__name__

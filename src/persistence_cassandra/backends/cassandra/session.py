@@ -19,40 +19,23 @@ Everything the stores send goes through :class:`CassandraSession`, which keeps f
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
-import os
-import ssl
-import tempfile
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import cassandra
-import cassandra.cluster as cassandra_cluster
-from cassandra import ConsistencyLevel, ProtocolVersion
-from cassandra.auth import PlainTextAuthProvider
+from cassandra import ProtocolVersion
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
-    NoHostAvailable,
     ResponseFuture,
     Session,
 )
 from cassandra.policies import (
-    ConstantReconnectionPolicy,
-    DCAwareRoundRobinPolicy,
-    ExponentialReconnectionPolicy,
     FallthroughRetryPolicy,
-    LoadBalancingPolicy,
-    ReconnectionPolicy,
     RetryPolicy,
-    TokenAwarePolicy,
-    WhiteListRoundRobinPolicy,
 )
 from cassandra.query import (
     BatchStatement,
@@ -60,16 +43,13 @@ from cassandra.query import (
     PreparedStatement,
     SimpleStatement,
     Statement,
-    dict_factory,
     tuple_factory,
 )
-from pydantic import SecretStr
 
 from persistence_cassandra import errors
-from persistence_cassandra.backends.cassandra.connect_errors import connect_failure
+from persistence_cassandra.backends.cassandra import connection
 from persistence_cassandra.backends.cassandra.errors import translate_error
-from persistence_cassandra.config import CassandraConfig, ReconnectConfig, TLSConfig
-from persistence_cassandra.errors import ConfigError
+from persistence_cassandra.config import CassandraConfig
 
 __all__ = [
     "READ_PROFILE",
@@ -80,8 +60,6 @@ __all__ = [
     "StatementSpec",
     "TupleResult",
     "build_cluster",
-    "reconnection_policy",
-    "ssl_context_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,9 +77,6 @@ row cost as much as decoding it."""
 WRITE_PROFILE = "persistence-write"
 SCHEMA_PROFILE = "persistence-schema"
 
-DEFAULT_PROTOCOL_VERSION = 5
-"""Cassandra 4.0+ speaks v5; pinning it avoids the driver's noisy downgrade negotiation."""
-ASTRA_PROTOCOL_VERSION = 4
 SCHEMA_TIMEOUT_SECONDS = 60.0
 """DDL waits for schema agreement, which is far slower than a data request."""
 
@@ -138,161 +113,27 @@ class TupleResult:
         return self.paging_state or b""
 
 
-def _consistency(name: str) -> int:
-    value: int = getattr(ConsistencyLevel, name.upper())
-    return value
-
-
-def _inline_pem(secret: SecretStr) -> str:
-    """Inline certificate data: PEM text, or base64 of it as Temporal's ``certData`` is."""
-    value = secret.get_secret_value().strip()
-    if value.startswith("-----BEGIN"):
-        return value
-    try:
-        return base64.b64decode(value, validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ConfigError("cassandra.tls: inline data is neither PEM nor base64 PEM") from None
-
-
-@contextlib.contextmanager
-def _pem_files(tls: TLSConfig) -> Iterator[tuple[str | None, str | None]]:
-    """Client certificate and key paths; inline data goes to private temporary files (removed
-    right after loading) because ``SSLContext.load_cert_chain`` only reads files."""
-    created: list[str] = []
-
-    def materialize(secret: SecretStr) -> str:
-        handle, path = tempfile.mkstemp(prefix="pc-tls-", suffix=".pem")
-        created.append(path)
-        with os.fdopen(handle, "w", encoding="ascii") as out:
-            out.write(_inline_pem(secret))
-        return path
-
-    try:
-        cert = tls.cert_file or (materialize(tls.cert_data) if tls.cert_data else None)
-        key = tls.key_file or (materialize(tls.key_data) if tls.key_data else None)
-        yield cert, key
-    finally:
-        for path in created:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-
-
-def ssl_context_for(tls: TLSConfig) -> ssl.SSLContext | None:
-    """The client TLS context for ``tls`` (``None`` when TLS is off)."""
-    if not tls.enabled:
-        return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if tls.enable_host_verification:
-        context.check_hostname = True
-        context.verify_mode = ssl.CERT_REQUIRED
-        if tls.ca_file or tls.ca_data:
-            context.load_verify_locations(
-                cafile=tls.ca_file, cadata=_inline_pem(tls.ca_data) if tls.ca_data else None
-            )
-        else:
-            context.load_default_certs()
-    else:
-        # Temporal's enableHostVerification=false skips certificate checks entirely.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    with _pem_files(tls) as (cert, key):
-        if cert:
-            context.load_cert_chain(certfile=cert, keyfile=key)
-    return context
-
-
-def _load_balancing(config: CassandraConfig) -> LoadBalancingPolicy:
-    if config.disable_initial_host_lookup and config.astra is None:
-        # Like gocql's DisableInitialHostLookup: only the configured hosts are ever asked,
-        # whatever the cluster advertises (for NAT, proxies and tunnels).
-        child: LoadBalancingPolicy = WhiteListRoundRobinPolicy(config.host_list)
-    else:
-        child = DCAwareRoundRobinPolicy(local_dc=config.datacenter)
-    return TokenAwarePolicy(child)
-
-
-def _profile(
-    config: CassandraConfig,
-    retry_policy: RetryPolicy,
-    timeout: float,
-    row_factory: Callable[[list[str], list[tuple[Any, ...]]], Any] = dict_factory,
-) -> ExecutionProfile:
-    consistency = config.consistency.default
-    return ExecutionProfile(
-        load_balancing_policy=_load_balancing(config),
-        retry_policy=retry_policy,
-        consistency_level=_consistency(consistency.consistency),
-        serial_consistency_level=_consistency(consistency.serial_consistency),
-        request_timeout=timeout,
-        row_factory=row_factory,
-    )
-
-
-def reconnection_policy(config: ReconnectConfig) -> ReconnectionPolicy:
-    """The driver policy for ``reconnect:``; attempts never stop (``max_attempts=None``)."""
-    if config.policy == "constant":
-        return ConstantReconnectionPolicy(config.base_delay, max_attempts=None)
-    return ExponentialReconnectionPolicy(config.base_delay, config.max_delay, max_attempts=None)
-
-
 def build_cluster(config: CassandraConfig) -> Cluster:
-    """The driver ``Cluster`` for ``config`` (not connected yet). Blocking: may resolve names."""
-    profiles = {
-        READ_PROFILE: _profile(config, RetryPolicy(), config.timeout),
-        READ_TUPLES_PROFILE: _profile(config, RetryPolicy(), config.timeout, tuple_factory),
-        WRITE_PROFILE: _profile(config, FallthroughRetryPolicy(), config.timeout),
-        SCHEMA_PROFILE: _profile(
-            config, FallthroughRetryPolicy(), max(config.timeout, SCHEMA_TIMEOUT_SECONDS)
+    """The stores' driver ``Cluster`` for ``config`` (not connected yet): the connection
+    module's, with the read, write and schema profiles. Blocking: may resolve names."""
+    return connection.build_cluster(config, _store_profiles(config))
+
+
+def _store_profiles(config: CassandraConfig) -> dict[object, ExecutionProfile]:
+    def profile(retry: RetryPolicy, timeout: float, **kwargs: Any) -> ExecutionProfile:
+        return connection.execution_profile(config, timeout=timeout, retry_policy=retry, **kwargs)
+
+    return {
+        READ_PROFILE: profile(RetryPolicy(), config.timeout),
+        READ_TUPLES_PROFILE: profile(RetryPolicy(), config.timeout, row_factory=tuple_factory),
+        WRITE_PROFILE: profile(FallthroughRetryPolicy(), config.timeout),
+        SCHEMA_PROFILE: profile(
+            FallthroughRetryPolicy(), max(config.timeout, SCHEMA_TIMEOUT_SECONDS)
         ),
+        # The default profile only serves the driver's own statements (``USE`` on every
+        # connection); a deliberately tiny request timeout must not break those.
+        EXEC_PROFILE_DEFAULT: profile(RetryPolicy(), max(config.timeout, config.connect_timeout)),
     }
-    # The default profile only serves the driver's own statements (``USE`` on every
-    # connection); a deliberately tiny request timeout must not break those.
-    profiles[EXEC_PROFILE_DEFAULT] = _profile(
-        config, RetryPolicy(), max(config.timeout, config.connect_timeout)
-    )
-    common: dict[str, Any] = {
-        "execution_profiles": profiles,
-        "connect_timeout": config.connect_timeout,
-        "control_connection_timeout": config.connect_timeout,
-        # Host pools and the control connection both follow it. The heartbeat and the
-        # schema/topology event windows play no part in how soon a restarted node is used
-        # again (measured, docs/cluster.md): a killed node's sockets close at once.
-        "reconnection_policy": reconnection_policy(config.reconnect),
-    }
-    if config.astra is not None:
-        return Cluster(
-            cloud={
-                "secure_connect_bundle": config.astra.secure_connect_bundle,
-                "connect_timeout": config.connect_timeout,
-            },
-            auth_provider=PlainTextAuthProvider("token", config.astra.token.get_secret_value()),
-            protocol_version=config.protocol_version or ASTRA_PROTOCOL_VERSION,
-            **common,
-        )
-    if config.user is not None:
-        password = config.password.get_secret_value() if config.password else ""
-        common["auth_provider"] = PlainTextAuthProvider(config.user, password)
-    context = ssl_context_for(config.tls)
-    if context is not None:
-        common["ssl_context"] = context
-        if config.tls.server_name:
-            common["ssl_options"] = {"server_hostname": config.tls.server_name}
-    # maxConns has no driver equivalent: from protocol v3 on the driver keeps one multiplexed
-    # connection per host (up to 32k requests in flight on it).
-    return Cluster(
-        contact_points=config.host_list,
-        port=config.port,
-        protocol_version=config.protocol_version or DEFAULT_PROTOCOL_VERSION,
-        **common,
-    )
-
-
-def _forget_at_exit(cluster: Cluster) -> None:
-    """Take ``cluster`` off the driver's list of clusters to shut down at exit (the driver's
-    own call for a cluster that is shut down; private, hence the guard)."""
-    discard = getattr(cassandra_cluster, "_discard_cluster_shutdown", None)
-    if discard is not None:
-        discard(cluster)
 
 
 def _settle(waiter: asyncio.Future[T], value: T | None, error: BaseException | None) -> None:
@@ -351,47 +192,8 @@ class CassandraSession:
     @classmethod
     async def connect(cls, config: CassandraConfig) -> CassandraSession:
         """Connect to the cluster (no keyspace yet; see :meth:`use_keyspace`)."""
-        try:
-            cluster = await _in_thread(lambda: build_cluster(config))
-        except cassandra.UnresolvableContactPoints as exc:
-            raise connect_failure(exc, config) from exc
-        except (OSError, ValueError, ssl.SSLError) as exc:
-            # Unreadable TLS files, unresolvable whitelisted hosts, a bad bundle path...
-            raise ConfigError(f"cassandra: cannot set up the connection: {exc}") from exc
-        datacenters: set[str] = set()
-        abandoned = threading.Event()
-
-        def blocking_connect() -> Session:
-            try:
-                session = cluster.connect()
-            except BaseException:
-                # What the control connection learnt, for a data center name that is wrong.
-                datacenters.update(
-                    host.datacenter for host in cluster.metadata.all_hosts() if host.datacenter
-                )
-                cluster.shutdown()
-                raise
-            if abandoned.is_set():  # the caller was cancelled meanwhile: nobody will close it
-                cluster.shutdown()
-            return session
-
-        try:
-            session = await _in_thread(blocking_connect)
-        except asyncio.CancelledError:
-            # The connect goes on in its thread until its timeout, holding the cluster's lock;
-            # the driver's exit hook would wait for it to shut the cluster down, so that a
-            # Ctrl-C during a connect to a silent host took the whole connect timeout to exit.
-            abandoned.set()
-            _forget_at_exit(cluster)
-            raise
-        except (NoHostAvailable, cassandra.UnresolvableContactPoints) as exc:
-            raise connect_failure(exc, config, datacenters) from exc
-        except Exception as exc:
-            raise translate_error(exc, is_write=False) from exc
-        if config.astra is not None:
-            target = f"Astra DB ({os.path.basename(config.astra.secure_connect_bundle)})"
-        else:
-            target = f"{config.hosts}:{config.port}"
+        cluster, session = await connection.connect(config, _store_profiles(config))
+        target = connection.describe_endpoint(config)
         return cls(cluster, session, target=target)
 
     @property
