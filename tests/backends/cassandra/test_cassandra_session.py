@@ -149,7 +149,7 @@ def test_disabling_host_verification_skips_certificate_checks() -> None:
 
 async def test_an_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
     config = _cassandra(tls={"enabled": True, "caFile": str(tmp_path / "missing.pem")})
-    with pytest.raises(ConfigError, match="cassandra.tls: cannot load certificates"):
+    with pytest.raises(ConfigError, match=r"cassandra\.tls: cannot load certificates"):
         await CassandraSession.connect(config)
 
 
