@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+from persistence_cassandra.backend import OpenOptions
 from persistence_cassandra.backends.sql.bundle import open_sql_bundle
 from persistence_cassandra.backends.sql.dialect import SqlDialect
 from persistence_cassandra.backends.sql.schema_setup import (
@@ -32,7 +33,6 @@ from persistence_cassandra.errors import (
     PersistenceError,
     Unavailable,
 )
-from persistence_cassandra.factory import OpenOptions
 from persistence_cassandra.schema.admin_sqlite import SQLITE_DB_NAME, SqliteSchemaAdmin
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
