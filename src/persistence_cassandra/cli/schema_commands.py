@@ -24,6 +24,7 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from persistence_cassandra.cli.backup_command import MigrationBackup, backup_option
 from persistence_cassandra.errors import PersistenceError, UserFacingError
 from persistence_cassandra.schema import (
     LockSettings,
@@ -340,6 +341,13 @@ async def _with_admin(
         await admin.close()
 
 
+def _migration_backup(wanted: bool, options: dict[str, Any]) -> MigrationBackup:
+    """``--backup``: the datastore's medusa backup, taken by the command before it migrates."""
+    settings, typed = _settings(options)
+    datastore = datastore_for(settings, typed=typed) if wanted else None
+    return MigrationBackup(wanted, settings.config_file, settings.store, datastore)
+
+
 def _schema_set(schema_dir: Path | None, schema_name: str | None) -> SchemaSet:
     return find_schema_set(schema_dir, schema_name)
 
@@ -645,6 +653,7 @@ def drop_keyspace_command(force: bool, **options: Any) -> None:
 @click.option("--overwrite", "-o", is_flag=True, help="Drop every table and type first.")
 @click.option("--dry-run", is_flag=True, help="Print what would run; execute nothing.")
 @_astra_compat_option
+@backup_option
 @_lock_options
 @_connection_options(on_group=False)
 def setup_schema_command(
@@ -656,6 +665,7 @@ def setup_schema_command(
     astra_compat: bool | None,
     lock_timeout: float,
     lock_ttl: float,
+    backup: bool,
     **options: Any,
 ) -> None:
     """Create the version tables; record -v VERSION.
@@ -664,8 +674,10 @@ def setup_schema_command(
     VERSION or newer is left alone, so the command is safe to repeat.
     """
     lock = LockSettings(ttl=lock_ttl, wait_timeout=lock_timeout)
+    guard = _migration_backup(backup and not dry_run, options)
 
     async def work(admin: SchemaAdmin) -> None:
+        await guard.take(admin, only_if_data=True)
         listener = _ProgressListener(admin.target_description)
         try:
             result = await setup_schema(
@@ -678,6 +690,7 @@ def setup_schema_command(
                 lock=lock,
                 listener=listener,
                 astra_compat=astra_compat,
+                backup=guard.name,
             )
         finally:
             listener.close()
@@ -690,7 +703,8 @@ def setup_schema_command(
         elif disable_versioning:
             click.echo(f"{admin.target_description}: ran {result.executed} statement(s)")
 
-    _run(_with_admin(options, work, create=not dry_run))
+    with guard.restore_hint():
+        _run(_with_admin(options, work, create=not dry_run))
 
 
 @schema_group.command("update-schema", epilog=_CONNECTION_EPILOG)
@@ -708,6 +722,7 @@ def setup_schema_command(
     help="Print the plan and every statement; execute nothing, take no lock.",
 )
 @_astra_compat_option
+@backup_option
 @_lock_options
 @_connection_options(on_group=False)
 def update_schema_command(
@@ -718,6 +733,7 @@ def update_schema_command(
     astra_compat: bool | None,
     lock_timeout: float,
     lock_ttl: float,
+    backup: bool,
     **options: Any,
 ) -> None:
     """Apply pending versions, up to --version.
@@ -727,8 +743,10 @@ def update_schema_command(
     """
     schema_set = _schema_set(schema_dir, schema_name)
     lock = LockSettings(ttl=lock_ttl, wait_timeout=lock_timeout)
+    guard = _migration_backup(backup and not dry_run, options)
 
     async def work(admin: SchemaAdmin) -> None:
+        await guard.take(admin)
         listener = _ProgressListener(admin.target_description)
         try:
             result = await update_schema(
@@ -739,6 +757,7 @@ def update_schema_command(
                 lock=lock,
                 listener=listener,
                 astra_compat=astra_compat,
+                backup=guard.name,
             )
         finally:
             listener.close()
@@ -760,7 +779,8 @@ def update_schema_command(
             f"statement(s) executed{skipped}"
         )
 
-    _run(_with_admin(options, work))
+    with guard.restore_hint():
+        _run(_with_admin(options, work))
 
 
 @schema_group.command("validate-health", epilog=_CONNECTION_EPILOG)
@@ -818,6 +838,7 @@ def history_command(**options: Any) -> None:
             finished = (
                 record.finished_at.isoformat(timespec="seconds") if record.finished_at else "-"
             )
+            backed_up = f", backup {record.backup}" if record.backup else ""
             adapted = (
                 f", adapted for Astra DB ({len(record.adaptation)} statement(s) rewritten)"
                 if record.adaptation
@@ -826,7 +847,7 @@ def history_command(**options: Any) -> None:
             click.echo(
                 f"  run {record.run_by}: {record.kind} v{record.version} {record.state}, "
                 f"{record.statement_count} statement(s), {len(record.file_checksums)} file(s), "
-                f"finished {finished}{adapted}"
+                f"finished {finished}{backed_up}{adapted}"
             )
             for line in record.adaptation:
                 click.echo(f"      adapted {line}")

@@ -118,6 +118,9 @@ class MigrationRecord:
     adaptation: tuple[str, ...] = ()
     """Set when the version was applied adapted for Astra DB: one line per rewritten
     statement (the checksums above stay those of the original files)."""
+    backup: str | None = None
+    """The medusa backup taken before the run that applied this version (``--backup``;
+    Cassandra only)."""
 
 
 @dataclass(frozen=True, slots=True)

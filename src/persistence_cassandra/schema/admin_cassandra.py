@@ -84,7 +84,7 @@ _MIGRATION_TABLES_CQL = {
     "schema_migration": "CREATE TABLE IF NOT EXISTS {ks}.schema_migration (keyspace_name text, "
     "version text, kind text, state text, description text, manifest_md5 text, "
     "file_checksums text, statement_count int, started_at timestamp, finished_at timestamp, "
-    "run_by text, adaptation text, PRIMARY KEY ((keyspace_name), version))",
+    "run_by text, adaptation text, backup text, PRIMARY KEY ((keyspace_name), version))",
     "schema_migration_statement": "CREATE TABLE IF NOT EXISTS {ks}.schema_migration_statement "
     "(keyspace_name text, version text, statement_index int, file_name text, "
     "statement_checksum text, outcome text, applied_at timestamp, "
@@ -104,8 +104,8 @@ _INSERT_HISTORY = (
 )
 _UPSERT_MIGRATION = (
     "INSERT INTO {ks}.schema_migration (keyspace_name, version, kind, state, description, "
-    "manifest_md5, file_checksums, statement_count, started_at, finished_at, run_by, adaptation) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "manifest_md5, file_checksums, statement_count, started_at, finished_at, run_by, adaptation, "
+    "backup) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _INSERT_STATEMENT = (
     "INSERT INTO {ks}.schema_migration_statement (keyspace_name, version, statement_index, "
@@ -314,6 +314,17 @@ class CassandraSchemaAdmin:
         if "schema_migration" in existing and not await self._has_adaptation_column():
             # Made by a version of the tool from before the Astra adaptation was recorded.
             await self._ddl("ALTER TABLE {ks}.schema_migration ADD adaptation text")
+        if "schema_migration" in existing and "backup" not in await self._migration_columns():
+            # Made by a version of the tool from before --backup recorded the backup's name.
+            await self._ddl("ALTER TABLE {ks}.schema_migration ADD backup text")
+
+    async def _migration_columns(self) -> set[str]:
+        rows = await self._rows(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s "
+            "AND table_name = 'schema_migration'",
+            (self._keyspace,),
+        )
+        return {str(row["column_name"]) for row in rows}
 
     async def _has_adaptation_column(self) -> bool:
         rows = await self._rows(
@@ -327,9 +338,10 @@ class CassandraSchemaAdmin:
         if "schema_migration" not in await self.existing_tables():
             return []
         adaptation = ", adaptation" if await self._has_adaptation_column() else ""
+        backup = ", backup" if "backup" in await self._migration_columns() else ""
         rows = await self._rows(
             "SELECT version, kind, state, description, manifest_md5, file_checksums, "
-            f"statement_count, started_at, finished_at, run_by{adaptation} "
+            f"statement_count, started_at, finished_at, run_by{adaptation}{backup} "
             "FROM {ks}.schema_migration WHERE keyspace_name = %s",
             (self._keyspace,),
         )
@@ -346,6 +358,7 @@ class CassandraSchemaAdmin:
                 finished_at=None if row["finished_at"] is None else _utc(row["finished_at"]),
                 run_by=row["run_by"] or "",
                 adaptation=tuple(json.loads(row.get("adaptation") or "[]")),
+                backup=row.get("backup"),
             )
             for row in rows
         ]
@@ -366,6 +379,7 @@ class CassandraSchemaAdmin:
                 record.finished_at,
                 record.run_by,
                 json.dumps(list(record.adaptation)) if record.adaptation else None,
+                record.backup,
             ),
         )
 

@@ -133,6 +133,7 @@ async def update_schema(
     lock: LockSettings | None = None,
     listener: MigrationListener | None = None,
     astra_compat: bool | None = None,
+    backup: str | None = None,
 ) -> RunResult:
     """Apply the versions of ``schema_set`` newer than the stored one, up to ``target``
     (default: the latest). A dry run validates the plan, lists everything the real run would
@@ -171,7 +172,7 @@ async def update_schema(
         resumed: list[str] = []
         for step in plan.steps:
             step_tally = await _apply_step(
-                admin, step, "update", records.get(step.version), held, listener, previous
+                admin, step, "update", records.get(step.version), held, listener, previous, backup
             )
             tally.executed += step_tally.executed
             tally.already_present += step_tally.already_present
@@ -202,6 +203,7 @@ async def setup_schema(
     lock: LockSettings | None = None,
     listener: MigrationListener | None = None,
     astra_compat: bool | None = None,
+    backup: str | None = None,
 ) -> RunResult:
     """Create the version tables and record ``version`` (Temporal's ``setup-schema``).
 
@@ -290,7 +292,7 @@ async def setup_schema(
         existing = records.get(initial)
         if existing is not None and existing.kind != "setup":
             existing = None
-        tally = await _apply_step(admin, step, "setup", existing, held, listener, "0")
+        tally = await _apply_step(admin, step, "setup", existing, held, listener, "0", backup)
     return RunResult(
         plan,
         False,
@@ -420,6 +422,7 @@ async def _apply_step(
     held: MigrationLock,
     listener: MigrationListener,
     old_version: str,
+    backup: str | None = None,
 ) -> _StepTally:
     version = step.version.text
     done = await admin.read_statement_records(version) if existing is not None else []
@@ -439,6 +442,8 @@ async def _apply_step(
         finished_at=None,
         run_by=held.holder.holder_id,
         adaptation=adaptation,
+        # A resumed version keeps the backup taken before its first run.
+        backup=backup or (existing.backup if existing is not None else None),
     )
     held.check()
     await admin.write_migration(running)
