@@ -24,6 +24,8 @@ from persistence_cassandra.bench import (
     operation_names,
     run_bench_store,
 )
+from persistence_cassandra.bench.peer_report import print_peer_result
+from persistence_cassandra.bench.peer_runner import PEERS, run_peer_comparisons
 from persistence_cassandra.cli.context import CliContext, run_async
 from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.config import PersistenceConfig, parse_config
@@ -215,6 +217,40 @@ def print_backend(result: BackendResult, console: Console) -> None:
         console.print(f"[red]failed[/]: {where}: {error}", highlight=False)
 
 
+def _bench_peer(
+    context: CliContext,
+    stores: tuple[str, ...],
+    options: BenchOptions,
+    peer: str,
+    create_schema: bool,
+    as_json: bool,
+    progress: Console,
+) -> None:
+    """``--peer``: the lifecycle through ours, raw and the peer (``bench.peer_runner``)."""
+    if context.config_path is None:
+        raise click.UsageError("--peer needs --config and --store naming a Cassandra datastore")
+    config = context.load_config()
+    names = stores or (context.store or config.default_store,)
+    report = run_async(
+        run_peer_comparisons(
+            config,
+            names,
+            options,
+            peer=peer,
+            create_schema=create_schema,
+            progress=lambda line: progress.print(line, highlight=False),
+        )
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        console = console_for()
+        for result in report.results:
+            print_peer_result(result, console)
+    if report.errors:
+        raise click.ClickException(f"bench: {report.errors} lifecycle(s) failed (see above)")
+
+
 @click.command("bench")
 @click.option(
     "--store",
@@ -269,6 +305,13 @@ def print_backend(result: BackendResult, console: Console) -> None:
     is_flag=True,
     help="Create or upgrade the schema of the stores first (non-SQLite stores).",
 )
+@click.option(
+    "--peer",
+    type=click.Choice(PEERS),
+    help="Measure the workflow lifecycle only, through ours, raw and a peer on the same node: "
+    "temporal-go is Temporal's own Go persistence on a keyspace of its own (needs Go on PATH; "
+    "built on first use, cached under ~/.cache/persistence-cassandra) and a Cassandra --store.",
+)
 @click.pass_obj
 def bench_command(
     context: CliContext,
@@ -283,6 +326,7 @@ def bench_command(
     no_history: bool,
     as_json: bool,
     create_schema: bool,
+    peer: str | None,
 ) -> None:
     """Measure every store operation and a workflow lifecycle against the raw driver.
 
@@ -310,6 +354,9 @@ def bench_command(
         read_events=base.read_events,
     )
     progress = console_for(stderr=True)
+    if peer is not None:
+        _bench_peer(context, stores, options, peer, create_schema, as_json, progress)
+        return
     report = run_async(_run(context, stores, options, create_schema, progress))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
