@@ -12,6 +12,7 @@ Temporal's tool requires, or after it. Every failure is one ``error:`` line and 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -21,10 +22,11 @@ from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from persistence_cassandra.cli.backup_command import MigrationBackup, backup_option
+from persistence_cassandra.cli.output import console_for
+from persistence_cassandra.cli.schema_json import history_json, status_json, verify_json
 from persistence_cassandra.errors import PersistenceError, UserFacingError
 from persistence_cassandra.schema import (
     LockSettings,
@@ -387,7 +389,7 @@ class _ProgressListener(MigrationListener):
 
     def __init__(self, target: str) -> None:
         self._target = target
-        self._console = Console(stderr=True)
+        self._console = console_for(stderr=True)
         self._progress: Progress | None = None
         self._task: Any = None
         self._last_wait_note = 0.0
@@ -561,6 +563,11 @@ def _print_verify(report: VerifyReport) -> None:
     checked = ", ".join(report.checked) or "none"
     verdict = "ok" if report.ok else f"{len(report.drift)} problem(s)"
     click.echo(f"verified versions: {checked}: {verdict}")
+
+
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."
+)
 
 
 # ------------------------------------------------------------------------------ commands
@@ -803,8 +810,11 @@ def validate_health_command(**options: Any) -> None:
     help="Versioned directory to compare with (pending versions, drift).",
 )
 @click.option("--schema-name", "-s", help="A bundled schema to compare with.")
+@_json_option
 @_connection_options(on_group=False)
-def status_command(schema_dir: Path | None, schema_name: str | None, **options: Any) -> None:
+def status_command(
+    schema_dir: Path | None, schema_name: str | None, as_json: bool = False, **options: Any
+) -> None:
     """Show the current version and what is pending.
 
     With --schema-dir/--schema-name: pending versions and drift of applied files. Always:
@@ -814,17 +824,25 @@ def status_command(schema_dir: Path | None, schema_name: str | None, **options: 
         _schema_set(schema_dir, schema_name) if schema_dir is not None or schema_name else None
     )
     status = _run(_with_admin(options, lambda admin: schema_status(admin, schema_set)))
-    _print_status(status, str(schema_name or schema_dir))
+    if as_json:
+        click.echo(json.dumps(status_json(status), indent=2))
+    else:
+        _print_status(status, str(schema_name or schema_dir))
 
 
 @schema_group.command("history", epilog=_CONNECTION_EPILOG)
+@_json_option
 @_connection_options(on_group=False)
-def history_command(**options: Any) -> None:
+def history_command(as_json: bool = False, **options: Any) -> None:
     """Show schema_update_history and recorded runs."""
 
     async def work(admin: SchemaAdmin) -> None:
         entries = await schema_history(admin)
         records = await admin.read_migrations()
+        if as_json:
+            document = history_json(admin.target_description, entries, records)
+            click.echo(json.dumps(document, indent=2))
+            return
         click.echo(admin.target_description)
         if not entries:
             click.echo("  no schema history")
@@ -869,11 +887,13 @@ def history_command(**options: Any) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The full schema file setup-schema --schema-file ran, to check it too.",
 )
+@_json_option
 @_connection_options(on_group=False)
 def verify_command(
     schema_dir: Path | None,
     schema_name: str | None,
     schema_file: Path | None,
+    as_json: bool = False,
     **options: Any,
 ) -> None:
     """Check applied versions' files for changes.
@@ -888,7 +908,10 @@ def verify_command(
         else _schema_set(schema_dir, schema_name)
     )
     report = _run(_with_admin(options, lambda admin: verify_schema(admin, schema_set, schema_file)))
-    _print_verify(report)
+    if as_json:
+        click.echo(json.dumps(verify_json(report), indent=2))
+    else:
+        _print_verify(report)
     if not report.ok:
         raise SchemaCommandFailed(
             f"{len(report.drift)} file(s) of applied versions changed since they were applied"
