@@ -4,6 +4,7 @@ connection settings the user gave (a secret stays a ${VAR} reference)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 import uuid
@@ -13,6 +14,8 @@ from click.testing import CliRunner
 
 from persistence_cassandra.cli.fix_commands import with_config_target
 from persistence_cassandra.cli.main import cli
+
+SECRET = "pc-fix-command-secret"
 
 
 def printed_commands(line: str) -> list[list[str]]:
@@ -102,5 +105,28 @@ def test_cassandra_create_keyspace_runs_as_printed(tmp_path):
         ran = runner.invoke(cli, commands[0])
         assert ran.exit_code == 0, ran.output + ran.stderr
         assert f"created keyspace '{keyspace}'" in ran.stdout
+    finally:
+        _drop_keyspace(hosts, port, keyspace)
+
+
+@pytest.mark.cassandra
+def test_schema_flags_typed_by_the_user_travel_into_the_fix_command(monkeypatch):
+    from persistence_cassandra.testing.targets import _cassandra_hosts, _drop_keyspace
+
+    hosts, port = _cassandra_hosts()
+    keyspace = f"pc_fix_{uuid.uuid4().hex[:10]}"
+    flags = ["schema", "--ep", ",".join(hosts), "-p", str(port), "--pw", SECRET]
+    runner = CliRunner()
+    try:
+        line = error_line(runner.invoke(cli, [*flags, "-k", keyspace, "status"]))
+        assert SECRET not in line
+        assert '--password "${CASSANDRA_PASSWORD}"' in line
+        command = printed_commands(line)[0]
+        assert command[:5] == ["schema", "--endpoint", ",".join(hosts), "--port", str(port)]
+        # Run as a shell would run it: the reference expands to the secret in the environment.
+        # (The shared node has no authentication; what this proves is that the flags work.)
+        monkeypatch.setenv("CASSANDRA_PASSWORD", SECRET)
+        ran = runner.invoke(cli, [os.path.expandvars(arg) for arg in command])
+        assert ran.exit_code == 0, ran.output + ran.stderr
     finally:
         _drop_keyspace(hosts, port, keyspace)

@@ -18,7 +18,7 @@ import re
 import shlex
 from pathlib import Path
 
-__all__ = ["with_config_target"]
+__all__ = ["with_config_target", "with_schema_flags"]
 
 # The target flags the hints use: a keyspace, or an SQL plugin and database (and, if any,
 # an endpoint and port), each followed by one value.
@@ -37,3 +37,12 @@ def with_config_target(message: str, config_path: Path | None, store: str | None
     if store:
         target += f" --store {shlex.quote(store)}"
     return _HINT.sub(f"persistence-cassandra {target} schema ", message)
+
+
+def with_schema_flags(message: str, flags: str) -> str:
+    """``message`` with ``flags`` (the connection flags the user typed, already quoted, secrets
+    as ``"${VAR}"``) inserted into each schema command, before the target flags it names."""
+    if not flags:
+        return message
+    head = "persistence-cassandra schema "
+    return _HINT.sub(lambda found: head + flags + " " + found.group(0)[len(head) :], message)

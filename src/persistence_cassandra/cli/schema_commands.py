@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shlex
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, fields
@@ -25,6 +26,7 @@ from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from persistence_cassandra.cli.backup_command import MigrationBackup, backup_option
+from persistence_cassandra.cli.fix_commands import with_schema_flags
 from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.cli.schema_json import history_json, status_json, verify_json
 from persistence_cassandra.errors import PersistenceError, UserFacingError
@@ -251,8 +253,36 @@ class SchemaGroup(click.Group):
             _fail(ctx, f"unexpected {type(error).__name__}: {error}")
 
 
+def _typed_flags(state: _GroupState) -> str:
+    """The connection flags typed on the command line, for the fix commands of errors: the
+    target flags the hint already names are left out, and a secret becomes a reference to its
+    environment variable, never its value."""
+    parts: list[str] = []
+    for declarations, options in _CONNECTION_OPTIONS:
+        name = declarations[-1]
+        value = state.typed.get(name)
+        if name in _HINTED or value in (None, False):
+            continue
+        if name in _SECRETS:
+            envvar = options.get("envvar")
+            variable = envvar[0] if isinstance(envvar, list | tuple) else envvar
+            parts.append(f'{declarations[0]} "${{{variable}}}"')
+        elif options.get("is_flag"):
+            parts.append(declarations[0])
+        else:
+            parts.append(f"{declarations[0]} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+_HINTED = frozenset({"keyspace", "plugin", "database"})
+"""Target flags the fix commands name themselves."""
+_SECRETS = frozenset({"password", "astra_token"})
+
+
 def _fail(ctx: click.Context, message: str) -> None:
     state = ctx.obj if isinstance(ctx.obj, _GroupState) else None
+    if state is not None:
+        message = with_schema_flags(message, _typed_flags(state))
     if state is not None and state.verbose:
         import traceback
 
