@@ -185,17 +185,30 @@ def test_using_the_datastore_names_the_unset_variable(runner, two_stores):
 # ------------------------------------------------------------------ item 9: every problem
 
 
-def test_a_config_with_several_problems_lists_every_one(runner, tmp_path):
-    config = tmp_path / "bad.yaml"
-    config.write_text(
-        "persistence:\n  defaultStore: s\n  numHistoryShards: 0\n  datastores:\n"
+SEVERAL_PROBLEMS = [
+    pytest.param(
+        "  numHistoryShards: 0\n  datastores:\n"
         "    s:\n      sql: {pluginName: sqlite, databaseName: x.db, bogus: 1}\n"
-        "    c:\n      cassandra: {hosts: h, port: 0}\n"
-    )
+        "    c:\n      cassandra: {hosts: h, port: 0}\n",
+        ["numHistoryShards", "datastores.s.sql.bogus", "datastores.c.cassandra.port"],
+        id="validation",
+    ),
+    pytest.param(
+        "  datastores:\n    s: {backend: nosuch-one}\n    b: {backend: nosuch-two}\n",
+        ["datastores.s.backend: unknown backend 'nosuch-one'", "datastores.b.backend"],
+        id="unknown-backends",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "keys"), SEVERAL_PROBLEMS)
+def test_a_config_with_several_problems_lists_every_one(runner, tmp_path, body, keys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"persistence:\n  defaultStore: s\n{body}")
     result = runner.invoke(cli, ["--config", str(config), "config", "validate"])
     assert result.exit_code == 2
     line = error_line(result)
-    for key in ("numHistoryShards", "datastores.s.sql.bogus", "datastores.c.cassandra.port"):
+    for key in keys:
         assert key in line
     assert "more problem" not in line
 
@@ -212,16 +225,3 @@ def test_doctor_on_a_missing_sqlite_file_creates_nothing(runner, tmp_path):
     assert str(database) in line
     assert "does not exist" in line
     assert "setup-schema" in line
-
-
-def test_config_validate_lists_every_unknown_backend(runner, tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "persistence:\n  defaultStore: a\n  datastores:\n"
-        "    a: {backend: nosuch-one}\n    b: {backend: nosuch-two}\n"
-    )
-    result = runner.invoke(cli, ["--config", str(config), "config", "validate"])
-    assert result.exit_code == 2
-    line = error_line(result)
-    assert "datastores.a.backend: unknown backend 'nosuch-one'" in line
-    assert "datastores.b.backend: unknown backend 'nosuch-two'" in line
