@@ -39,6 +39,7 @@ __all__ = [
     "TLSConfig",
     "default_config",
     "default_data_dir",
+    "expand_env",
     "load_config",
     "parse_config",
 ]
@@ -284,7 +285,7 @@ def default_config() -> PersistenceConfig:
     )
 
 
-def _expand_env(value: Any, where: str, unset: dict[str, str] | None = None) -> Any:
+def expand_env(value: Any, where: str, unset: dict[str, str] | None = None) -> Any:
     """``value`` with every ``${VAR}`` (or ``${VAR:-fallback}``) replaced. A variable that is
     not set raises ``ConfigError``, unless ``unset`` collects it (``{where: VAR}``) and the
     reference's text is kept."""
@@ -302,9 +303,9 @@ def _expand_env(value: Any, where: str, unset: dict[str, str] | None = None) -> 
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v, f"{where}.{k}", unset) for k, v in value.items()}
+        return {k: expand_env(v, f"{where}.{k}", unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, f"{where}[{i}]", unset) for i, v in enumerate(value)]
+        return [expand_env(v, f"{where}[{i}]", unset) for i, v in enumerate(value)]
     return value
 
 
@@ -319,12 +320,12 @@ def _expand_block(block: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict
             stores: dict[str, Any] = {}
             for name, store in value.items():
                 found: dict[str, str] = {}
-                stores[name] = _expand_env(store, f"persistence.datastores.{name}", found)
+                stores[name] = expand_env(store, f"persistence.datastores.{name}", found)
                 if found:
                     unset[str(name)] = found
             expanded[key] = stores
         else:
-            expanded[key] = _expand_env(value, f"persistence.{key}")
+            expanded[key] = expand_env(value, f"persistence.{key}")
     return expanded, unset
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from persistence_cassandra.config import _expand_env, default_data_dir
+from persistence_cassandra.config import default_data_dir, expand_env
 from persistence_cassandra.errors import ConfigError
 
 __all__ = [
@@ -235,7 +235,7 @@ def load_backup_settings(config_path: Path | None, store: str) -> BackupSettings
             f"{config_path}: no 'backup: {{{store}: ...}}' block: say where medusa keeps the "
             f"backups of datastore {store!r} and how it reaches its nodes (see docs/backup.md)"
         )
-    entry = _expand_env(block[store], f"backup.{store}")
+    entry = expand_env(block[store], f"backup.{store}")
     if not isinstance(entry, dict):
         raise ConfigError(f"{config_path}: backup.{store} must be a mapping")
     try:

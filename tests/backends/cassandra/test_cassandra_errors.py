@@ -120,8 +120,10 @@ def test_a_connection_lost_with_a_write_in_flight_is_an_unknown_outcome() -> Non
         cassandra.Unavailable("down", consistency=9, required_replicas=2, alive_replicas=1),
         OverloadedErrorMessage(code=0x1001, message="overloaded", info=None),
         NoHostAvailable("no host", {"127.0.0.1": ConnectionRefusedError()}),
+        # The driver's form when no host is in the local data center: a list, not a dict.
+        NoHostAvailable("no host in the local dc", ["127.0.0.1:9042"]),
     ],
-    ids=["unavailable", "overloaded", "no-host"],
+    ids=["unavailable", "overloaded", "no-host", "no-host-in-dc"],
 )
 def test_refused_requests_are_unavailable_even_for_writes(exc: BaseException) -> None:
     # Unavailable promises "not applied": the retry middleware repeats it safely.

@@ -150,7 +150,9 @@ def _invalid(what: str) -> Callable[[_Failure], errors.PersistenceError]:
 
 def _no_host_available(failure: _Failure) -> errors.PersistenceError:
     assert isinstance(failure.exc, NoHostAvailable)
-    per_host = list(failure.exc.errors.values())
+    # A dict of host -> error, or (no host in the local data center) a bare list of hosts.
+    found = failure.exc.errors
+    per_host = list(found.values()) if isinstance(found, dict) else []
     if per_host and all(
         isinstance(e, (cassandra.AuthenticationFailed, BadCredentials)) for e in per_host
     ):
