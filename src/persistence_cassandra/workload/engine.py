@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from persistence_cassandra.errors import NamespaceAlreadyExists, NamespaceNotFound
+from persistence_cassandra.errors import NamespaceAlreadyExists, NamespaceNotFound, Timeout
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import (
     ClusterMember,
@@ -56,6 +56,7 @@ from persistence_cassandra.workload.state import (
     WorkloadContext,
 )
 from persistence_cassandra.workload.workflows import WorkflowChain
+from persistence_cassandra.workload.writes import retry_idempotent
 
 __all__ = [
     "BOUNDS",
@@ -177,21 +178,23 @@ class _Background:
 async def _namespace_id(persistence: Persistence, name: str) -> str:
     metadata = persistence.metadata
     try:
-        return (await metadata.get_namespace(name=name)).id
+        return (await retry_idempotent(metadata.get_namespace, name=name)).id
     except NamespaceNotFound:
         pass
-    # Another workload may create it at the same moment: then use theirs.
-    with contextlib.suppress(NamespaceAlreadyExists):
+    # Another workload may create it at the same moment: then use theirs. An unknown outcome
+    # (Timeout) is settled by the read that follows either way.
+    with contextlib.suppress(NamespaceAlreadyExists, Timeout):
         await metadata.create_namespace(
             NamespaceRecord(str(uuid.uuid4()), name, json_blob({"owner": "workload"}))
         )
-    return (await metadata.get_namespace(name=name)).id
+    return (await retry_idempotent(metadata.get_namespace, name=name)).id
 
 
 async def _register_host(persistence: Persistence, owner: str) -> None:
     now = truncate_to_ms(datetime.now(UTC))
     for role, port in ((MembershipRole.HISTORY, 7234), (MembershipRole.MATCHING, 7235)):
-        await persistence.cluster_metadata.upsert_cluster_membership(
+        await retry_idempotent(
+            persistence.cluster_metadata.upsert_cluster_membership,
             ClusterMember(
                 f"{owner}-{role.name.lower()}",
                 "127.0.0.1",
@@ -200,7 +203,7 @@ async def _register_host(persistence: Persistence, owner: str) -> None:
                 now,
                 now,
                 now + timedelta(minutes=1),
-            )
+            ),
         )
 
 

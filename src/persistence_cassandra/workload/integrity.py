@@ -41,6 +41,7 @@ from persistence_cassandra.workload.payloads import (
 )
 from persistence_cassandra.workload.report import IntegrityReport, Violation
 from persistence_cassandra.workload.state import ChainState, RunState, WorkloadContext
+from persistence_cassandra.workload.writes import retry_idempotent
 
 __all__ = ["FAR_FUTURE", "check_chains", "check_integrity", "check_run_history"]
 
@@ -77,8 +78,11 @@ class _Checker:
     async def _current_pointer(self, chain: ChainState, where: str) -> None:
         last = chain.runs[-1]
         try:
-            current = await self._p.execution.get_current_execution(
-                chain.shard_id, self._context.namespace_id, chain.workflow_id
+            current = await retry_idempotent(
+                self._p.execution.get_current_execution,
+                chain.shard_id,
+                self._context.namespace_id,
+                chain.workflow_id,
             )
         except NotFound:
             self._fail(where, "no current pointer")
@@ -98,7 +102,9 @@ class _Checker:
 
     async def _run(self, run: RunState, where: str) -> None:
         try:
-            stored = await self._p.execution.get_workflow_execution(run.shard_id, run.key)
+            stored = await retry_idempotent(
+                self._p.execution.get_workflow_execution, run.shard_id, run.key
+            )
         except NotFound:
             self._fail(where, "run not found")
             return
@@ -186,7 +192,7 @@ class _Checker:
         if old is None:
             return
         tree_id = self._context.history.parse_branch_token(run.branch_token).tree_id
-        tree = await self._context.history.get_history_tree(run.shard_id, tree_id)
+        tree = await retry_idempotent(self._context.history.get_history_tree, run.shard_id, tree_id)
         listed = {detail.branch_id for detail in tree}
         for token in (run.forked_from, run.branch_token):
             branch_id = self._context.history.parse_branch_token(token).branch_id
@@ -200,14 +206,15 @@ class _Checker:
         for shard_id, services in sorted(self._context.shards.items()):
             begin, end = services.owner.id_bounds
             where = f"shard {shard_id}"
-            transfer = await execution.get_history_tasks(
+            transfer = await retry_idempotent(
+                execution.get_history_tasks,
                 GetHistoryTasksRequest(
                     shard_id,
                     TaskCategory.TRANSFER,
                     TaskKey.immediate(begin),
                     TaskKey.immediate(end),
                     SHOWN_IDS,
-                )
+                ),
             )
             if transfer.items:
                 ids = [task.key.task_id for task in transfer.items]
@@ -218,7 +225,9 @@ class _Checker:
             self._report.task_ranges_scanned += 2
         for queue in (*self._context.workflow_queues, *self._context.activity_queues):
             begin, end = queue.id_bounds
-            page = await self._p.task.get_tasks(GetTasksRequest(queue.key, begin, end, SHOWN_IDS))
+            page = await retry_idempotent(
+                self._p.task.get_tasks, GetTasksRequest(queue.key, begin, end, SHOWN_IDS)
+            )
             if page.items:
                 ids = [task.task_id for task in page.items]
                 self._fail(f"task queue {queue.name}", f"matching tasks left over: {ids}")
@@ -229,7 +238,8 @@ class _Checker:
         found: list[int] = []
         token = b""
         while True:
-            page = await self._p.execution.get_history_tasks(
+            page = await retry_idempotent(
+                self._p.execution.get_history_tasks,
                 GetHistoryTasksRequest(
                     shard_id,
                     TaskCategory.TIMER,
@@ -237,7 +247,7 @@ class _Checker:
                     FAR_FUTURE,
                     HISTORY_PAGE_SIZE,
                     token,
-                )
+                ),
             )
             found.extend(t.key.task_id for t in page.items if begin <= t.key.task_id < end)
             if not page.next_page_token:

@@ -223,8 +223,9 @@ class TaskQueueOwner:
         token = b""
         previous = self.read_level
         while self.read_level < level:
-            page = await self._persistence.task.get_tasks(
-                GetTasksRequest(self.key, self.read_level + 1, level + 1, PAGE_SIZE, token)
+            page = await retry_idempotent(
+                self._persistence.task.get_tasks,
+                GetTasksRequest(self.key, self.read_level + 1, level + 1, PAGE_SIZE, token),
             )
             for task in page.items:
                 self._deliver(task, previous, level)
@@ -259,7 +260,10 @@ class TaskQueueOwner:
     async def _complete_acknowledged(self) -> None:
         ack_level = min(self._outstanding) - 1 if self._outstanding else self.read_level
         if ack_level > self._completed_level:
-            await self._persistence.task.complete_tasks_less_than(self.key, ack_level + 1)
+            # A range delete: sent again after a timeout, it deletes the same rows.
+            await retry_idempotent(
+                self._persistence.task.complete_tasks_less_than, self.key, ack_level + 1
+            )
             self._completed_level = ack_level
 
     async def drain(self) -> None:

@@ -93,8 +93,12 @@ class ShardOwner:
 
     async def acquire(self) -> None:
         """Take the shard: create it if absent, then bump its range id."""
-        shard = await self._persistence.shard.get_or_create_shard(
-            self.shard_id, lambda: (0, json_blob({"owner": self._owner, "range_id": 0}))
+        # Insert-if-absent then read: sent again after a timeout, it finds what the first
+        # attempt (or another owner) wrote.
+        shard = await retry_idempotent(
+            self._persistence.shard.get_or_create_shard,
+            self.shard_id,
+            lambda: (0, json_blob({"owner": self._owner, "range_id": 0})),
         )
         self.previous_info = decode_lease(shard.info.data)
         if self.group:
@@ -149,7 +153,7 @@ class ShardOwner:
         """Read the shard's range id: ``False`` (and the shard marked lost) if it moved."""
         if self.lost:
             return False
-        shard = await self._persistence.shard.get_or_create_shard(self.shard_id)
+        shard = await retry_idempotent(self._persistence.shard.get_or_create_shard, self.shard_id)
         if shard.range_id != self.range_id:
             self.mark_lost()
         return not self.lost
