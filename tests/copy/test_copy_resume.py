@@ -112,7 +112,9 @@ async def test_copies_into_and_out_of_cassandra_resume_after_cancellation(
 
     async with open_stores(cassandra) as middle, open_stores(target_store) as dst:
         result = await cancel_then_resume(middle, dst, tmp_path / "out.json", 25)
-    assert result.status is CopyStatus.COPIED and result.verified
+    assert result.status is CopyStatus.COPIED and result.verified, [
+        row for row in result.verification if not row.ok
+    ]
     async with open_stores(target_store) as stores:
         found = await capture(stores, SHARD_IDS)
     assert without_ranges(found) == without_ranges(source.content)
