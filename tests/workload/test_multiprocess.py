@@ -97,7 +97,10 @@ def test_cassandra_paused_member_is_fenced(cassandra_config):
     _assert_taken_over(report)
     zombie = report.members[report.kill.member]
     assert zombie.status == "evicted"
-    assert zombie.counters.fenced_writes > 0
+    # Whether the resumed zombie sends a write before its own lease check sees the takeover is
+    # a race (CI saw both): either way it ends evicted, and any write it did send had to be
+    # refused by the fence, which the group check above would catch otherwise.
+    print(f"zombie writes fenced: {zombie.counters.fenced_writes}")
 
 
 def test_bad_input():
