@@ -24,7 +24,6 @@ from persistence_cassandra.backends.sql.shard_store import expect_fence
 from persistence_cassandra.backends.sql.statements import (
     MUTABLE_STATE_PARTS,
     MUTABLE_STATE_QUERY,
-    RUN_WHERE,
 )
 from persistence_cassandra.backends.sql.transaction import LockedReads, Row, TransactionRunner, Tx
 from persistence_cassandra.errors import InvalidRequest, NotFound
@@ -55,7 +54,6 @@ from persistence_cassandra.stores import ExecutionStore
 
 __all__ = ["SqlExecutionStore"]
 
-_RUN_WHERE = RUN_WHERE
 
 _MOVES = (PointerRule.POINTS_AT, PointerRule.REUSABLE)
 
@@ -66,13 +64,11 @@ def _new_record(pointer: PointerPlan) -> CurrentExecution:
     return pointer.new_record
 
 
-_MUTABLE_STATE = MUTABLE_STATE_QUERY
-_MUTABLE_STATE_PARTS = MUTABLE_STATE_PARTS
 _COLLECTION_BY_KIND = {c.kind: c for c in COLLECTIONS}
 
 
 def _read_mutable_state(tx: Tx, shard_id: int, key: ExecutionKey) -> WorkflowMutableState | None:
-    rows = tx.fetchall(_MUTABLE_STATE, run_params(shard_id, key) * _MUTABLE_STATE_PARTS)
+    rows = tx.fetchall(MUTABLE_STATE_QUERY, run_params(shard_id, key) * MUTABLE_STATE_PARTS)
     if not rows or rows[0][0] != 0:
         return None
     head = rows[0]

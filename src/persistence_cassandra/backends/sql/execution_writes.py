@@ -29,7 +29,6 @@ from persistence_cassandra.backends.sql.statements import (
     SIGNALS,
     SIGNALS_REQUESTED_KIND,
     TIMERS,
-    WORKFLOW_WHERE,
     CollectionTable,
     sql_statements,
 )
@@ -70,8 +69,6 @@ __all__ = [
     "run_params",
 ]
 
-_RUN_WHERE = RUN_WHERE
-_WORKFLOW_WHERE = WORKFLOW_WHERE
 _INSERT_BUFFERED_EVENT = (
     "INSERT INTO buffered_events (shard_id, namespace_id, workflow_id, run_id, "
     "data, data_encoding) VALUES (?, ?, ?, ?, ?, ?)"
@@ -223,7 +220,7 @@ class ExecutionSql:
         params = run_params(shard_id, snapshot.key)
         tx.defer(self._update_execution, (*execution_values(snapshot), *params))
         for table in (*self._run_tables, "buffered_events"):
-            tx.defer(f"DELETE FROM {table} WHERE {_RUN_WHERE}", params)
+            tx.defer(f"DELETE FROM {table} WHERE {RUN_WHERE}", params)
         self._insert_collections(tx, shard_id, snapshot)
         self.tasks.insert(tx, shard_id, snapshot.tasks)
 
@@ -260,7 +257,7 @@ class ExecutionSql:
             [(*params, s) for s in mutation.upsert_signal_requested_ids],
         )
         if mutation.clear_buffered_events:
-            tx.defer(f"DELETE FROM buffered_events WHERE {_RUN_WHERE}", params)
+            tx.defer(f"DELETE FROM buffered_events WHERE {RUN_WHERE}", params)
         if mutation.new_buffered_events is not None:
             blob = mutation.new_buffered_events
             tx.defer(_INSERT_BUFFERED_EVENT, (*params, blob.data, blob.encoding))
@@ -290,4 +287,4 @@ class ExecutionSql:
     def delete_run(self, tx: Tx, shard_id: int, key: ExecutionKey) -> None:
         params = run_params(shard_id, key)
         for table in ("executions", *self._run_tables, "buffered_events"):
-            tx.defer(f"DELETE FROM {table} WHERE {_RUN_WHERE}", params)
+            tx.defer(f"DELETE FROM {table} WHERE {RUN_WHERE}", params)
