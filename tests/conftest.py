@@ -1,4 +1,5 @@
-"""Test wiring: the conformance plugin, Docker-started servers when an engine answers, and the
+"""Test wiring: the conformance plugin, this checkout's harness (``tools/harness``: local servers,
+the Astra-stand and cluster targets), Docker-started servers when an engine answers, and the
 session-scoped ``stores`` fixture parametrized over the selected targets (``PC_TEST_TARGETS``,
 default: every built-in target; a target whose server is unreachable fails, never skips)."""
 
@@ -8,12 +9,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import harness.targets  # noqa: F401  (local servers, the Astra-stand and cluster targets)
 from persistence_cassandra.stores import StoreBundle
 from persistence_cassandra.testing.targets import get_target, selected_target_names
 
 pytest_plugins = [
     "persistence_cassandra.testing.plugin",
-    "persistence_cassandra.testing.docker_gate",
+    "harness.docker_gate",
 ]
 
 

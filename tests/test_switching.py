@@ -216,7 +216,7 @@ async def config_file(tmp_path: Path) -> AsyncIterator[Path]:
     with the schema tool."""
     from psycopg.conninfo import conninfo_to_dict
 
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     try:
         pg = dict(conninfo_to_dict(servers.postgres_dsn()))

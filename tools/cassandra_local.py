@@ -40,7 +40,7 @@ TLS with client certificates required (``--tls-dir`` holding ``ca.crt``, ``node.
 and certificate, ``client.crt``/``client.key`` for this tool's readiness probe), and Astra's
 guardrails (no writes at ANY/ONE/LOCAL_ONE, ignored table options, no DROP KEYSPACE, SAI only,
 640 KiB batches...).  Guardrails skip superusers, so they only bite a non-superuser role;
-``python -m persistence_cassandra.testing.astra_stand`` builds the whole stand (certificates,
+``PYTHONPATH=tools python -m harness.astra_stand`` builds the whole stand (certificates,
 roles, keyspace, secure connect bundle, metadata service and SNI proxy) on top of this profile.
 
 Exit codes: 0 success, 1 the node failed, 2 usage or environment problem,

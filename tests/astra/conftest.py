@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from persistence_cassandra.testing.astra_stand import (
+from harness.astra_stand import (
     AstraStand,
     close_shared_stand,
     shared_stand,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.astra_stand import AstraStand
 from persistence_cassandra.config import DatastoreConfig, load_config
 from persistence_cassandra.errors import PersistenceError, SchemaVersionMismatch
 from persistence_cassandra.factory import OpenOptions, open_store_bundle
 from persistence_cassandra.stores import StoreBundle
-from persistence_cassandra.testing.astra_stand import AstraStand
 from persistence_cassandra.testing.suite.concurrency import TestConcurrency
 from persistence_cassandra.testing.suite.execution_create import TestExecutionCreate
 from persistence_cassandra.testing.suite.shard import TestShardStore

@@ -11,7 +11,7 @@ import pytest
 from cassandra import ConsistencyLevel, InvalidRequest, ReadFailure, Unauthorized
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
-from persistence_cassandra.testing.astra_stand import AstraStand
+from harness.astra_stand import AstraStand
 
 TABLE = "guarded"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from persistence_cassandra.testing import servers
-from persistence_cassandra.testing.astra_stand import issue_certificates
+from harness import servers
+from harness.astra_stand import issue_certificates
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from harness.astra_stand import AstraStand
 from persistence_cassandra.cli.schema_commands import schema_group
-from persistence_cassandra.testing.astra_stand import AstraStand
 
 BUNDLED = "cassandra/persistence"
 TEMPORAL_ASTRA = Path(__file__).parents[1] / "schema" / "fixtures" / "temporal_astra" / "versioned"

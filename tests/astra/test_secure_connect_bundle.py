@@ -17,7 +17,7 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
 from cassandra.connection import SniEndPoint
 
-from persistence_cassandra.testing.astra_stand import (
+from harness.astra_stand import (
     TOKEN_ROLE,
     AstraStand,
     BundleContents,

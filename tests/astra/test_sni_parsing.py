@@ -9,7 +9,7 @@ import ssl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persistence_cassandra.testing.astra_stand import server_name_from_client_hello
+from harness.astra_stand import server_name_from_client_hello
 
 
 def client_hello(server_name: str | None) -> bytes:

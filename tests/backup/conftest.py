@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from backup_support import BackupNodeHandle
 
-from persistence_cassandra.testing.servers import ServerUnavailable, load_tool
+from harness.servers import ServerUnavailable, load_tool
 
 BACKUP_PORT = 9342
 BACKUP_JMX_PORT = 7399

@@ -29,8 +29,8 @@ from backup_support import (
     write_config,
 )
 
-from persistence_cassandra.testing.local_cluster import LocalCluster
-from persistence_cassandra.testing.servers import ServerUnavailable, load_tool
+from harness.local_cluster import LocalCluster
+from harness.servers import ServerUnavailable, load_tool
 
 PREFIX = "127.0.3."
 JMX_PORT_BASE = 7410

@@ -28,7 +28,7 @@ async def _postgres_database() -> tuple[dict[str, Any], str]:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     params = dict(conninfo_to_dict(await asyncio.to_thread(servers.postgres_dsn)))
     name = f"pc_bench_{uuid.uuid4().hex[:12]}"
@@ -88,7 +88,7 @@ async def bench_config(
         finally:
             await _drop_postgres(params, name)
         return
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     endpoint = await asyncio.to_thread(servers.cassandra_endpoint)
     host, port = _host_port(endpoint)

@@ -71,7 +71,7 @@ def _drop(host: str, port: int, *keyspaces: str) -> None:
 @pytest.fixture
 async def cassandra_config() -> AsyncIterator[PersistenceConfig]:
     """A Cassandra datastore on a fresh keyspace; it and its peer keyspace are dropped after."""
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     host, port = _host_port(await asyncio.to_thread(servers.cassandra_endpoint))
     keyspace = f"pc_peer_{uuid.uuid4().hex[:12]}"

@@ -156,7 +156,7 @@ def test_a_missing_postgres_driver_names_the_extra(tmp_path):
 def astra_stand():
     """The local Astra DB stand (token authentication, TLS through an SNI proxy), shared with
     the other tests of this process and closed at its exit."""
-    from persistence_cassandra.testing.astra_stand import shared_stand
+    from harness.astra_stand import shared_stand
 
     return shared_stand()
 

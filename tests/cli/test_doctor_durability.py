@@ -109,7 +109,7 @@ def test_both_findings_are_reported_together():
 
 
 def _config(keyspace: str, **cassandra: object) -> PersistenceConfig:
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     endpoint = servers.cassandra_endpoint()
     hosts = ",".join(part.rpartition(":")[0] or part for part in endpoint.split(","))

@@ -47,14 +47,14 @@ def test_the_config_file_and_store_replace_the_partial_target():
 
 @pytest.fixture
 def postgres_database(monkeypatch):
-    from persistence_cassandra.testing.targets import _postgres_admin, _postgres_server
+    from persistence_cassandra.testing.targets import postgres_admin, postgres_connect_params
 
-    params = _postgres_server()
+    params = postgres_connect_params()
     name = f"pc_fix_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_postgres_admin(params, "CREATE DATABASE {}", name))
+    asyncio.run(postgres_admin(params, "CREATE DATABASE {}", name))
     monkeypatch.setenv("PC_FIX_PASSWORD", str(params.get("password") or ""))
     yield params, name
-    asyncio.run(_postgres_admin(params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
+    asyncio.run(postgres_admin(params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
 
 
 @pytest.mark.postgres
@@ -86,9 +86,9 @@ def test_postgres_schema_commands_run_as_printed(tmp_path, postgres_database):
 
 @pytest.mark.cassandra
 def test_cassandra_create_keyspace_runs_as_printed(tmp_path):
-    from persistence_cassandra.testing.targets import _cassandra_hosts, _drop_keyspace
+    from persistence_cassandra.testing.targets import cassandra_hosts, drop_keyspace
 
-    hosts, port = _cassandra_hosts()
+    hosts, port = cassandra_hosts()
     keyspace = f"pc_fix_{uuid.uuid4().hex[:10]}"
     config = tmp_path / "c.yaml"
     # localhost rather than the default 127.0.0.1: a command without the host would miss it
@@ -106,14 +106,14 @@ def test_cassandra_create_keyspace_runs_as_printed(tmp_path):
         assert ran.exit_code == 0, ran.output + ran.stderr
         assert f"created keyspace '{keyspace}'" in ran.stdout
     finally:
-        _drop_keyspace(hosts, port, keyspace)
+        drop_keyspace(hosts, port, keyspace)
 
 
 @pytest.mark.cassandra
 def test_schema_flags_typed_by_the_user_travel_into_the_fix_command(monkeypatch):
-    from persistence_cassandra.testing.targets import _cassandra_hosts, _drop_keyspace
+    from persistence_cassandra.testing.targets import cassandra_hosts, drop_keyspace
 
-    hosts, port = _cassandra_hosts()
+    hosts, port = cassandra_hosts()
     keyspace = f"pc_fix_{uuid.uuid4().hex[:10]}"
     flags = ["schema", "--ep", ",".join(hosts), "-p", str(port), "--pw", SECRET]
     runner = CliRunner()
@@ -129,4 +129,4 @@ def test_schema_flags_typed_by_the_user_travel_into_the_fix_command(monkeypatch)
         ran = runner.invoke(cli, [os.path.expandvars(arg) for arg in command])
         assert ran.exit_code == 0, ran.output + ran.stderr
     finally:
-        _drop_keyspace(hosts, port, keyspace)
+        drop_keyspace(hosts, port, keyspace)

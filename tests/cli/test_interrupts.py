@@ -38,11 +38,11 @@ BACKENDS = [
 
 
 def _postgres_store() -> Iterator[dict[str, Any]]:
-    from persistence_cassandra.testing.targets import _postgres_admin, _postgres_server
+    from persistence_cassandra.testing.targets import postgres_admin, postgres_connect_params
 
-    params = _postgres_server()
+    params = postgres_connect_params()
     database = f"pc_sigint_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_postgres_admin(params, "CREATE DATABASE {}", database))
+    asyncio.run(postgres_admin(params, "CREATE DATABASE {}", database))
     sql: dict[str, Any] = {
         "pluginName": "postgres",
         "databaseName": database,
@@ -54,18 +54,18 @@ def _postgres_store() -> Iterator[dict[str, Any]]:
     try:
         yield {"sql": sql}
     finally:
-        asyncio.run(_postgres_admin(params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", database))
+        asyncio.run(postgres_admin(params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", database))
 
 
 def _cassandra_store() -> Iterator[dict[str, Any]]:
-    from persistence_cassandra.testing.targets import _cassandra_hosts, _drop_keyspace
+    from persistence_cassandra.testing.targets import cassandra_hosts, drop_keyspace
 
-    hosts, port = _cassandra_hosts()
+    hosts, port = cassandra_hosts()
     keyspace = f"pc_sigint_{uuid.uuid4().hex[:10]}"
     try:
         yield {"cassandra": {"hosts": ",".join(hosts), "port": port, "keyspace": keyspace}}
     finally:
-        _drop_keyspace(hosts, port, keyspace)
+        drop_keyspace(hosts, port, keyspace)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

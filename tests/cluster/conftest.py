@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.local_cluster import LocalCluster, cassandra_cluster
+from harness.servers import ServerUnavailable
+from harness.targets import CLUSTER_CLIENT_TIMEOUT, cluster_keyspace
 from persistence_cassandra.stores import StoreBundle
-from persistence_cassandra.testing.local_cluster import LocalCluster, cassandra_cluster
-from persistence_cassandra.testing.servers import ServerUnavailable
-from persistence_cassandra.testing.targets import CLUSTER_CLIENT_TIMEOUT, cluster_keyspace
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ import uuid
 
 from click.testing import CliRunner
 
+from harness.local_cluster import LocalCluster
+from harness.targets import cluster_persistence_config
 from persistence_cassandra.cli.doctor import run_doctor
 from persistence_cassandra.cli.main import cli
-from persistence_cassandra.testing.local_cluster import LocalCluster
-from persistence_cassandra.testing.targets import cluster_persistence_config
 
 
 def _schema(cluster: LocalCluster, keyspace: str, *args: str) -> tuple[int, str]:

@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from persistence_cassandra.factory import open_persistence
-from persistence_cassandra.stores import StoreBundle
-from persistence_cassandra.testing.fault_schedule import FaultSchedule
-from persistence_cassandra.testing.history import Outcome, ViolationKind, run_history_check
-from persistence_cassandra.testing.history.planted import unfenced_update_shard
-from persistence_cassandra.testing.local_cluster import LocalCluster
-from persistence_cassandra.testing.targets import (
+from harness.fault_schedule import FaultSchedule
+from harness.local_cluster import LocalCluster
+from harness.targets import (
     CLUSTER_CLIENT_TIMEOUT,
     cluster_keyspace_name,
     cluster_persistence_config,
 )
+from persistence_cassandra.factory import open_persistence
+from persistence_cassandra.stores import StoreBundle
+from persistence_cassandra.testing.history import Outcome, ViolationKind, run_history_check
+from persistence_cassandra.testing.history.planted import unfenced_update_shard
 from persistence_cassandra.workload import WorkloadOptions, run_workload
 
 

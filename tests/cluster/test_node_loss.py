@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from harness.local_cluster import LocalCluster
 from persistence_cassandra.errors import PersistenceError, Timeout, Unavailable
 from persistence_cassandra.records import TaskCategory
 from persistence_cassandra.stores import StoreBundle
@@ -20,7 +21,6 @@ from persistence_cassandra.testing.builders import (
     random_shard_id,
     snapshot,
 )
-from persistence_cassandra.testing.local_cluster import LocalCluster
 from persistence_cassandra.testing.suite.execution_checks import create_run, read_run, update_run
 
 FIRST_SUCCESS_BOUND = 20.0

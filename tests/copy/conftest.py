@@ -1,7 +1,7 @@
 """Fixtures of the copy tests: fresh datastores on the real servers, a populated SQLite source,
 and config files naming them.
 
-PostgreSQL and Cassandra come from ``persistence_cassandra.testing.servers`` (an endpoint from
+PostgreSQL and Cassandra come from ``harness.servers`` (an endpoint from
 the environment, or a local server it starts); when one cannot be reached the tests fail, never
 skip. Every database and keyspace made here has a random name and is dropped afterwards.
 """
@@ -28,7 +28,7 @@ from copy_workload import PopulatedSource, Shape, make_source
 def postgres_params() -> dict[str, Any]:
     from psycopg.conninfo import conninfo_to_dict
 
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     try:
         return dict(conninfo_to_dict(servers.postgres_dsn()))
@@ -38,7 +38,7 @@ def postgres_params() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def cassandra_hosts() -> tuple[str, int]:
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     try:
         endpoint = servers.cassandra_endpoint()

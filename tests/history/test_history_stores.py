@@ -1,7 +1,7 @@
 """The history check on real stores finds nothing, without and with injected faults.
 
 The servers come from the built-in targets (``PC_CASSANDRA_HOSTS``, ``PC_POSTGRES_DSN``, or
-what :mod:`persistence_cassandra.testing.servers` finds); one that cannot be reached fails its
+what :mod:`harness.servers` finds); one that cannot be reached fails its
 test. Faults are injected by the fault-injection middleware for a window while the clients
 run, including timeouts raised *after* the write committed, the unknown outcome the checker
 must accept either way.

@@ -1,7 +1,7 @@
 """Fixtures for the schema tool: one fresh keyspace / database per test, on every backend.
 
 ``schema_target`` is parametrized over SQLite, PostgreSQL and a real Cassandra node (found or
-started by :mod:`persistence_cassandra.testing.servers`; a missing server fails, never skips).
+started by :mod:`harness.servers`; a missing server fails, never skips).
 Each target can also be inspected *without* the engine (raw drivers), so that the tests check
 the engine's claims against the database itself.
 """
@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from schema_tool_support import SchemaTarget, cassandra_settings
 
+from harness.servers import postgres_dsn
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.schema import open_keyspace_admin
-from persistence_cassandra.testing.servers import postgres_dsn
 
 
 def _postgres_parts() -> dict[str, str]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.servers import cassandra_endpoint
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.schema import SchemaAdmin, open_schema_admin
-from persistence_cassandra.testing.servers import cassandra_endpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPORAL_STYLE = FIXTURES / "temporal_style"

@@ -9,7 +9,7 @@ import uuid
 
 import psycopg
 
-from persistence_cassandra.testing.servers import cassandra_endpoint, postgres_dsn
+from harness.servers import cassandra_endpoint, postgres_dsn
 
 
 def test_cassandra_conditional_insert_applies_once() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from persistence_cassandra.config import PersistenceConfig, parse_config
-from persistence_cassandra.testing.targets import _cassandra_hosts, _drop_keyspace
+from persistence_cassandra.testing.targets import cassandra_hosts, drop_keyspace
 from persistence_cassandra.workload import WorkloadOptions
 from persistence_cassandra.workload.group import EXPIRY_SECONDS, HEARTBEAT_SECONDS, POLL_SECONDS
 from persistence_cassandra.workload.processes import KillPlan, run_member_group
@@ -65,7 +65,7 @@ def test_sqlite_file_one_of_three_killed(tmp_path):
 
 @pytest.fixture
 def cassandra_config():
-    hosts, port = _cassandra_hosts()
+    hosts, port = cassandra_hosts()
     keyspace = f"pc_mp_{uuid.uuid4().hex[:12]}"
     config = parse_config(
         {
@@ -80,7 +80,7 @@ def cassandra_config():
         }
     )
     yield config
-    _drop_keyspace(hosts, port, keyspace)
+    drop_keyspace(hosts, port, keyspace)
 
 
 @pytest.mark.cassandra
@@ -142,12 +142,9 @@ async def cluster_config():
     """A fresh RF 3 keyspace on the local 3-node cluster, all nodes up."""
     import asyncio
 
-    from persistence_cassandra.testing.local_cluster import cassandra_cluster
-    from persistence_cassandra.testing.servers import ServerUnavailable
-    from persistence_cassandra.testing.targets import (
-        cluster_keyspace_name,
-        cluster_persistence_config,
-    )
+    from harness.local_cluster import cassandra_cluster
+    from harness.servers import ServerUnavailable
+    from harness.targets import cluster_keyspace_name, cluster_persistence_config
 
     try:
         cluster = await asyncio.to_thread(cassandra_cluster)

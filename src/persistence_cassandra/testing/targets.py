@@ -6,19 +6,19 @@ after itself. The built-ins:
 
 ``sqlite-memory``  an in-memory SQLite database
 ``sqlite-file``    an SQLite file in a temporary directory
-``postgres``       a fresh database on the server of ``servers.postgres_dsn()``, dropped after
-``cassandra``      a fresh keyspace on the node of ``servers.cassandra_endpoint()``, dropped after
-``cassandra-astra`` a fresh keyspace on the local Astra DB stand (:mod:`.astra_stand`): made by
-                   the stand's superuser as Astra's portal would, used through the secure connect
-                   bundle by the non-superuser token role, under Astra's guardrails
+``postgres``       a fresh database on the server of ``PC_POSTGRES_DSN``, dropped after
+``cassandra``      a fresh keyspace on the node(s) of ``PC_CASSANDRA_HOSTS``, dropped after
 
-``cassandra-cluster``          a fresh RF 3 keyspace (NetworkTopologyStrategy ``dc1: 3``) on the
-                               local 3-node cluster (:mod:`.local_cluster`), at LOCAL_QUORUM
-``cassandra-cluster-degraded`` the same with node 3 stopped for the whole suite
+The servers come from a :class:`ServerLocator`. The default one reads those two environment
+variables and nothing else, so a backend author who installed the wheel runs the suite against
+servers of their own. This project's test harness (``tools/harness``, a checkout only) installs
+a locator that also starts local servers, and registers more targets: ``cassandra-astra`` (the
+local Astra DB stand), ``cassandra-cluster`` and ``cassandra-cluster-degraded`` (the local
+3-node cluster).
 
-``PC_TEST_TARGETS`` (comma-separated) selects which run; default: all seven. A selected target
-whose server cannot be reached fails its tests; it is never skipped. A third-party backend adds
-its own with :func:`register_target`.
+``PC_TEST_TARGETS`` (comma-separated) selects which run; default: every target registered with
+``default=True``. A selected target whose server cannot be reached fails its tests; it is never
+skipped. A third-party backend adds its own with :func:`register_target`.
 """
 
 from __future__ import annotations
@@ -32,42 +32,35 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, LiteralString
+from typing import Any, LiteralString, Protocol
 
-from persistence_cassandra.config import DatastoreConfig, PersistenceConfig
-from persistence_cassandra.factory import OpenOptions, open_store_bundle
+from persistence_cassandra.backend import OpenOptions
+from persistence_cassandra.config import DatastoreConfig
+from persistence_cassandra.factory import open_store_bundle
 from persistence_cassandra.stores import StoreBundle
 
-if TYPE_CHECKING:
-    from persistence_cassandra.testing.local_cluster import LocalCluster
-
 __all__ = [
-    "CLUSTER_CLIENT_TIMEOUT",
-    "DEFAULT_TARGETS",
     "TARGETS_ENV",
+    "EnvironmentServers",
+    "ServerLocator",
+    "ServerUnavailable",
     "Target",
-    "cluster_datastore_config",
-    "cluster_datastore_document",
-    "cluster_keyspace",
-    "cluster_keyspace_name",
-    "cluster_persistence_config",
+    "cassandra_hosts",
+    "default_target_names",
+    "drop_keyspace",
     "get_target",
     "open_datastore",
+    "postgres_admin",
+    "postgres_connect_params",
     "register_target",
     "registered_targets",
     "selected_target_names",
+    "server_locator",
+    "unique_name",
+    "use_servers",
 ]
 
 TARGETS_ENV = "PC_TEST_TARGETS"
-DEFAULT_TARGETS = (
-    "sqlite-memory",
-    "sqlite-file",
-    "postgres",
-    "cassandra",
-    "cassandra-astra",
-    "cassandra-cluster",
-    "cassandra-cluster-degraded",
-)
 
 TargetFactory = Callable[[], AbstractAsyncContextManager[StoreBundle]]
 
@@ -79,20 +72,32 @@ class Target:
     """Yields an open bundle on a fresh schema; cleans up on exit."""
     marks: tuple[str, ...] = ()
     """pytest marker names for the target's tests (e.g. the server it needs)."""
+    default: bool = False
+    """Run when ``PC_TEST_TARGETS`` is unset."""
 
 
 _targets: dict[str, Target] = {}
 
 
 def register_target(
-    name: str, factory: TargetFactory, *, marks: tuple[str, ...] = (), replace: bool = False
+    name: str,
+    factory: TargetFactory,
+    *,
+    marks: tuple[str, ...] = (),
+    default: bool = False,
+    replace: bool = False,
 ) -> Target:
-    """Make ``name`` selectable in ``PC_TEST_TARGETS``."""
+    """Make ``name`` selectable in ``PC_TEST_TARGETS`` (and run by default if ``default``)."""
     if name in _targets and not replace:
         raise ValueError(f"test target {name!r} is already registered")
-    target = Target(name, factory, marks)
+    target = Target(name, factory, marks, default)
     _targets[name] = target
     return target
+
+
+def default_target_names() -> list[str]:
+    """The targets run when ``PC_TEST_TARGETS`` is unset, in registration order."""
+    return [name for name, target in _targets.items() if target.default]
 
 
 def registered_targets() -> list[str]:
@@ -108,11 +113,11 @@ def get_target(name: str) -> Target:
 
 
 def selected_target_names(environ: dict[str, str] | None = None) -> list[str]:
-    """The targets named by ``PC_TEST_TARGETS`` (all built-ins when unset); unknown names
+    """The targets named by ``PC_TEST_TARGETS`` (the default ones when unset); unknown names
     raise, so a typo can never silently run nothing."""
     env = os.environ if environ is None else environ
     raw = env.get(TARGETS_ENV, "").strip()
-    names = [n.strip() for n in raw.split(",") if n.strip()] if raw else list(DEFAULT_TARGETS)
+    names = [n.strip() for n in raw.split(",") if n.strip()] if raw else default_target_names()
     for name in names:
         get_target(name)
     return names
@@ -128,8 +133,58 @@ async def open_datastore(config: DatastoreConfig) -> AsyncIterator[StoreBundle]:
         await bundle.close()
 
 
-def _unique_name(prefix: str) -> str:
+def unique_name(prefix: str) -> str:
+    """A keyspace or database name no other run uses."""
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class ServerUnavailable(RuntimeError):
+    """A server the tests need could not be found or started."""
+
+
+class ServerLocator(Protocol):
+    """Where the built-in ``postgres`` and ``cassandra`` targets find their servers."""
+
+    def postgres_dsn(self) -> str:
+        """A DSN of a PostgreSQL superuser connection (the targets create databases)."""
+        ...
+
+    def cassandra_endpoint(self) -> str:
+        """``host:port`` of a Cassandra node; comma-separated hosts allowed."""
+        ...
+
+
+class EnvironmentServers:
+    """The servers named by ``PC_POSTGRES_DSN`` and ``PC_CASSANDRA_HOSTS``; nothing is started."""
+
+    def postgres_dsn(self) -> str:
+        return _required_env("PC_POSTGRES_DSN", "postgresql://user:password@host:5432/postgres")
+
+    def cassandra_endpoint(self) -> str:
+        return _required_env("PC_CASSANDRA_HOSTS", "127.0.0.1:9042")
+
+
+def _required_env(name: str, example: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ServerUnavailable(f"no server for this target: set {name} (for example {example})")
+    return value
+
+
+_locator: ServerLocator = EnvironmentServers()
+
+
+def use_servers(locator: ServerLocator) -> None:
+    """Make the built-in targets find their servers through ``locator`` from now on."""
+    global _locator
+    _locator = locator
+
+
+def server_locator() -> ServerLocator:
+    return _locator
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -157,17 +212,16 @@ async def _sqlite_file() -> AsyncIterator[StoreBundle]:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _postgres_server() -> dict[str, Any]:
-    # Imported only here: it may start a server, and it lives outside the installed package's
-    # essentials (a third party selecting only its own target never needs it).
+def postgres_connect_params() -> dict[str, Any]:
+    """The locator's PostgreSQL server as ``psycopg`` connection keywords (blocking: the
+    locator may start a server)."""
     from psycopg.conninfo import conninfo_to_dict
 
-    from persistence_cassandra.testing import servers
-
-    return dict(conninfo_to_dict(servers.postgres_dsn()))
+    return dict(conninfo_to_dict(server_locator().postgres_dsn()))
 
 
-async def _postgres_admin(params: dict[str, Any], template: LiteralString, database: str) -> None:
+async def postgres_admin(params: dict[str, Any], template: LiteralString, database: str) -> None:
+    """Run ``template`` (``CREATE DATABASE {}``...) with ``database`` quoted as an identifier."""
     import psycopg
     from psycopg import sql
 
@@ -178,9 +232,9 @@ async def _postgres_admin(params: dict[str, Any], template: LiteralString, datab
 
 @asynccontextmanager
 async def _postgres() -> AsyncIterator[StoreBundle]:
-    params = await asyncio.to_thread(_postgres_server)
-    database = _unique_name("pc_test")
-    await _postgres_admin(params, "CREATE DATABASE {}", database)
+    params = await asyncio.to_thread(postgres_connect_params)
+    database = unique_name("pc_test")
+    await postgres_admin(params, "CREATE DATABASE {}", database)
     try:
         sql: dict[str, Any] = {
             "pluginName": "postgres",
@@ -195,16 +249,15 @@ async def _postgres() -> AsyncIterator[StoreBundle]:
         async with open_datastore(config) as bundle:
             yield bundle
     finally:
-        await _postgres_admin(params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", database)
+        await postgres_admin(params, "DROP DATABASE IF EXISTS {} WITH (FORCE)", database)
 
 
 # --------------------------------------------------------------------------- Cassandra
 
 
-def _cassandra_hosts() -> tuple[list[str], int]:
-    from persistence_cassandra.testing import servers
-
-    endpoint = servers.cassandra_endpoint()
+def cassandra_hosts() -> tuple[list[str], int]:
+    """The locator's Cassandra contact points and port (blocking: it may start a node)."""
+    endpoint = server_locator().cassandra_endpoint()
     hosts: list[str] = []
     port = 9042
     for part in endpoint.split(","):
@@ -217,7 +270,8 @@ def _cassandra_hosts() -> tuple[list[str], int]:
     return hosts, port
 
 
-def _drop_keyspace(hosts: list[str], port: int, keyspace: str) -> None:
+def drop_keyspace(hosts: list[str], port: int, keyspace: str) -> None:
+    """Drop ``keyspace`` through a plain driver session (blocking)."""
     from cassandra.cluster import Cluster
 
     cluster = Cluster(hosts, port=port)
@@ -230,8 +284,8 @@ def _drop_keyspace(hosts: list[str], port: int, keyspace: str) -> None:
 
 @asynccontextmanager
 async def _cassandra() -> AsyncIterator[StoreBundle]:
-    hosts, port = await asyncio.to_thread(_cassandra_hosts)
-    keyspace = _unique_name("pc_test")
+    hosts, port = await asyncio.to_thread(cassandra_hosts)
+    keyspace = unique_name("pc_test")
     config = DatastoreConfig.model_validate(
         {"cassandra": {"hosts": ",".join(hosts), "port": port, "keyspace": keyspace}}
     )
@@ -240,163 +294,12 @@ async def _cassandra() -> AsyncIterator[StoreBundle]:
             yield bundle
     finally:
         try:
-            await asyncio.to_thread(_drop_keyspace, hosts, port, keyspace)
+            await asyncio.to_thread(drop_keyspace, hosts, port, keyspace)
         except Exception as exc:  # cleanup only: the tests' outcome stands
             warnings.warn(f"could not drop test keyspace {keyspace}: {exc}", stacklevel=1)
 
 
-register_target("sqlite-memory", _sqlite_memory)
-register_target("sqlite-file", _sqlite_file)
-register_target("postgres", _postgres, marks=("postgres",))
-register_target("cassandra", _cassandra, marks=("cassandra",))
-
-
-# --------------------------------------------------------------------------- Astra DB stand
-
-
-@asynccontextmanager
-async def _cassandra_astra() -> AsyncIterator[StoreBundle]:
-    from persistence_cassandra.testing.astra_stand import shared_stand
-
-    stand = await asyncio.to_thread(shared_stand)
-    # Made by the stand's superuser, as Astra's portal makes keyspaces: the token role the
-    # stores connect as cannot create one.
-    keyspace = await asyncio.to_thread(stand.create_keyspace)
-    try:
-        async with open_datastore(stand.datastore_config(keyspace)) as bundle:
-            yield bundle
-    finally:
-        try:
-            await asyncio.to_thread(stand.drop_keyspace, keyspace)
-        except Exception as exc:  # cleanup only: the tests' outcome stands
-            warnings.warn(f"could not drop test keyspace {keyspace}: {exc}", stacklevel=1)
-
-
-register_target("cassandra-astra", _cassandra_astra, marks=("cassandra",))
-
-
-# --------------------------------------------------------------------------- Cassandra cluster
-
-
-async def _create_replicated_keyspace(config: DatastoreConfig, replication_factor: int) -> None:
-    # Through the schema tool's own admin, as `schema create-keyspace --rf 3 --dc dc1` would.
-    from persistence_cassandra.schema.connect import open_keyspace_admin
-
-    assert config.cassandra is not None
-    admin = await open_keyspace_admin(config)
-    try:
-        await admin.create_keyspace(
-            config.cassandra.keyspace,
-            replication_factor=replication_factor,
-            datacenter=config.cassandra.datacenter,
-        )
-    finally:
-        await admin.close()
-
-
-def cluster_datastore_document(
-    cluster: LocalCluster, keyspace: str, **overrides: Any
-) -> dict[str, Any]:
-    """The ``cassandra:`` datastore block for the local cluster: all three contact points,
-    the cluster's datacenter, LOCAL_QUORUM / LOCAL_SERIAL (the defaults); ``overrides`` are
-    more keys of the block (``timeout``...)."""
-    return {
-        "cassandra": {
-            "hosts": ",".join(cluster.hosts),
-            "port": cluster.port,
-            "keyspace": keyspace,
-            "datacenter": cluster.datacenter,
-            **overrides,
-        }
-    }
-
-
-def cluster_persistence_config(
-    cluster: LocalCluster, keyspace: str, **overrides: Any
-) -> PersistenceConfig:
-    """A ``persistence:`` block whose default store is :func:`cluster_datastore_document`."""
-    datastore = cluster_datastore_document(cluster, keyspace, **overrides)
-    return PersistenceConfig.model_validate(
-        {"defaultStore": "cluster", "datastores": {"cluster": datastore}}
-    )
-
-
-def cluster_datastore_config(
-    cluster: LocalCluster, keyspace: str, **overrides: Any
-) -> DatastoreConfig:
-    return DatastoreConfig.model_validate(
-        cluster_datastore_document(cluster, keyspace, **overrides)
-    )
-
-
-@asynccontextmanager
-async def _replicated_keyspace(cluster: LocalCluster) -> AsyncIterator[str]:
-    """A fresh RF 3 keyspace (no tables yet) on the local cluster, dropped after."""
-    keyspace = _unique_name("pc_cluster")
-    await _create_replicated_keyspace(cluster_datastore_config(cluster, keyspace), cluster.nodes)
-    try:
-        yield keyspace
-    finally:
-        try:
-            await asyncio.to_thread(_drop_keyspace, cluster.hosts, cluster.port, keyspace)
-        except Exception as exc:  # cleanup only: the tests' outcome stands
-            warnings.warn(f"could not drop test keyspace {keyspace}: {exc}", stacklevel=1)
-
-
-@asynccontextmanager
-async def cluster_keyspace_name(cluster: LocalCluster) -> AsyncIterator[str]:
-    """A fresh RF 3 keyspace on the local cluster with the bundled schema, dropped after."""
-    async with _replicated_keyspace(cluster) as keyspace:
-        async with open_datastore(cluster_datastore_config(cluster, keyspace)):
-            pass  # creates the schema
-        yield keyspace
-
-
-@asynccontextmanager
-async def cluster_keyspace(cluster: LocalCluster, **overrides: Any) -> AsyncIterator[StoreBundle]:
-    """An open bundle on a fresh RF 3 keyspace with the bundled schema, dropped after;
-    ``overrides`` are more keys of the ``cassandra:`` block."""
-    async with _replicated_keyspace(cluster) as keyspace:
-        config = cluster_datastore_config(cluster, keyspace, **overrides)
-        async with open_datastore(config) as bundle:
-            yield bundle
-
-
-@asynccontextmanager
-async def _cassandra_cluster() -> AsyncIterator[StoreBundle]:
-    from persistence_cassandra.testing.local_cluster import cassandra_cluster
-
-    cluster = await asyncio.to_thread(cassandra_cluster)
-    await asyncio.to_thread(cluster.restore)
-    async with cluster_keyspace(cluster) as bundle:
-        yield bundle
-
-
-CLUSTER_CLIENT_TIMEOUT = 5.0
-"""Seconds a request may take in fault tests: a paused or cut-off coordinator answers nothing,
-so this bounds how long an operation in flight on it waits."""
-
-DEGRADED_NODE = 3
-"""The node the ``cassandra-cluster-degraded`` target keeps stopped."""
-
-
-@asynccontextmanager
-async def _cassandra_cluster_degraded() -> AsyncIterator[StoreBundle]:
-    from persistence_cassandra.testing.local_cluster import cassandra_cluster
-
-    cluster = await asyncio.to_thread(cassandra_cluster)
-    await asyncio.to_thread(cluster.restore)
-    # The keyspace and schema are made with every node up (DDL needs schema agreement);
-    # the suite then runs with one replica of three gone, at LOCAL_QUORUM.
-    async with cluster_keyspace(cluster) as bundle:
-        await asyncio.to_thread(cluster.require_down, {DEGRADED_NODE})
-        try:
-            yield bundle
-        finally:
-            await asyncio.to_thread(cluster.restore)
-
-
-register_target("cassandra-cluster", _cassandra_cluster, marks=("cassandra", "cluster"))
-register_target(
-    "cassandra-cluster-degraded", _cassandra_cluster_degraded, marks=("cassandra", "cluster")
-)
+register_target("sqlite-memory", _sqlite_memory, default=True)
+register_target("sqlite-file", _sqlite_file, default=True)
+register_target("postgres", _postgres, marks=("postgres",), default=True)
+register_target("cassandra", _cassandra, marks=("cassandra",), default=True)

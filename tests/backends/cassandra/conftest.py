@@ -1,7 +1,7 @@
 """Fixtures of the Cassandra backend's own tests: a real node and a keyspace per session.
 
 The node comes from ``PC_CASSANDRA_HOSTS`` or the local node that
-``persistence_cassandra.testing.servers`` starts; when neither works the tests fail, never
+``harness.servers`` starts; when neither works the tests fail, never
 skip. The session's keyspace has a random name and is dropped at the end.
 """
 
@@ -20,7 +20,7 @@ from persistence_cassandra.stores import StoreBundle
 
 @pytest.fixture(scope="session")
 def cassandra_endpoint() -> Endpoint:
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     try:
         endpoint = servers.cassandra_endpoint()

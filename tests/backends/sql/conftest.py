@@ -1,7 +1,7 @@
 """Fixtures of the SQL backend's own tests: real SQLite files and a real PostgreSQL server.
 
 PostgreSQL comes from ``PC_POSTGRES_DSN`` or a private cluster the test helpers start (see
-``persistence_cassandra.testing.servers``); when neither works the tests fail, never skip.
+``harness.servers``); when neither works the tests fail, never skip.
 Each test session creates its own database under a random name and drops it at the end.
 """
 
@@ -23,7 +23,7 @@ from persistence_cassandra.stores import StoreBundle
 
 @pytest.fixture(scope="session")
 def postgres_params() -> dict[str, Any]:
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     try:
         dsn = servers.postgres_dsn()

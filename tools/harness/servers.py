@@ -31,6 +31,7 @@ from pathlib import Path
 from types import ModuleType
 
 __all__ = [
+    "LocalServers",
     "ServerUnavailable",
     "cassandra_endpoint",
     "docker_engine_available",
@@ -40,11 +41,9 @@ __all__ = [
     "stop_started_servers",
 ]
 
+from persistence_cassandra.testing.targets import ServerUnavailable
+
 _started: list[tuple[str, object]] = []
-
-
-class ServerUnavailable(RuntimeError):
-    """A server the tests need could not be found or started."""
 
 
 def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -78,7 +77,7 @@ def docker_engine_available() -> bool:
 
 
 def repo_root() -> Path | None:
-    """The checkout this package runs from, if it does (``tools/`` lives only there)."""
+    """The checkout this harness lives in (``tools/harness`` exists only there)."""
     for parent in Path(__file__).resolve().parents:
         if (parent / "tools" / "cassandra_local.py").is_file():
             return parent
@@ -266,3 +265,14 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise ServerUnavailable(f"{host}:{port} did not open within {timeout:.0f}s")
+
+
+class LocalServers:
+    """The test targets' :class:`~persistence_cassandra.testing.targets.ServerLocator` in this
+    checkout: an endpoint from the environment, else a local server started once per process."""
+
+    def postgres_dsn(self) -> str:
+        return postgres_dsn()
+
+    def cassandra_endpoint(self) -> str:
+        return cassandra_endpoint()

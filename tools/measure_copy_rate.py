@@ -2,13 +2,13 @@
 
 Not a test (pytest does not collect it): run it by hand, from the repository root::
 
-    .venv/bin/python tests/copy/measure_copy_rate.py --workflows 3000
+    .venv/bin/python tools/measure_copy_rate.py --workflows 3000
 
 It fills an SQLite store with the copy tests' realistic workload, then runs the real command
 (a child process, default options) for SQLite -> Cassandra, SQLite -> PostgreSQL,
 Cassandra -> SQLite and PostgreSQL -> SQLite, and prints the rows, the copy time (without the
 verification pass), rows/s, and the whole command's wall time. Servers come from
-``persistence_cassandra.testing.servers``; the keyspace and database it makes are dropped.
+``harness.servers``; the keyspace and database it makes are dropped.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The harness beside this script, and the copy tests' workload and store factory.
+_TOOLS = Path(__file__).resolve().parent
+sys.path[:0] = [str(_TOOLS), str(_TOOLS.parent / "tests" / "copy")]
 
-from copy_support import run_cli, sqlite_store, write_config
-from copy_workload import Shape, make_source
+from copy_support import run_cli, sqlite_store, write_config  # noqa: E402
+from copy_workload import Shape, make_source  # noqa: E402
 
-from conftest import StoreFactory
+from conftest import StoreFactory  # noqa: E402
 
 _COPIED = re.compile(r"copied ([\d,]+) rows in ([\d.]+) s \(([\d,]+) rows/s\)")
 
@@ -34,7 +36,7 @@ _COPIED = re.compile(r"copied ([\d,]+) rows in ([\d.]+) s \(([\d,]+) rows/s\)")
 async def measure(workflows: int) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
-    from persistence_cassandra.testing import servers
+    from harness import servers
 
     postgres = dict(conninfo_to_dict(servers.postgres_dsn()))
     host, _, port = servers.cassandra_endpoint().split(",")[0].rpartition(":")

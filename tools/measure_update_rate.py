@@ -2,7 +2,7 @@
 
 Not a test (pytest does not collect it)::
 
-    python tests/backends/cassandra/update_rate.py [host:port] [seconds per trial]
+    .venv/bin/python tools/measure_update_rate.py [host:port] [seconds per trial]
 
 Both paths send the same conditional batch per update (current-pointer condition, run-row
 version condition, range-id fence) to distinct runs spread over 16 shards, with 1 and 16

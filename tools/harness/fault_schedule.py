@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from persistence_cassandra.testing.local_cluster import LocalCluster
+from harness.local_cluster import LocalCluster
 
 __all__ = ["FaultEvent", "FaultKind", "FaultSchedule"]
 

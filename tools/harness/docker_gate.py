@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence_cassandra.testing.servers import docker_engine_available
+from harness.servers import docker_engine_available
 
 
 @pytest.fixture(scope="session")

@@ -48,22 +48,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persistence_cassandra.config import DatastoreConfig
-from persistence_cassandra.testing import servers
-from persistence_cassandra.testing.astra_stand.bundle import (
+from harness import servers
+from harness.astra_stand.bundle import (
     BundleContents,
     write_secure_connect_bundle,
 )
-from persistence_cassandra.testing.astra_stand.certificates import (
+from harness.astra_stand.certificates import (
     StandCertificates,
     issue_certificates,
 )
-from persistence_cassandra.testing.astra_stand.metadata_service import (
+from harness.astra_stand.metadata_service import (
     ContactInfo,
     MetadataService,
 )
-from persistence_cassandra.testing.astra_stand.node_leases import NodeLeases
-from persistence_cassandra.testing.astra_stand.sni_proxy import SniProxy
+from harness.astra_stand.node_leases import NodeLeases
+from harness.astra_stand.sni_proxy import SniProxy
+from persistence_cassandra.config import DatastoreConfig
 
 __all__ = [
     "DEFAULT_KEYSPACE",
@@ -158,7 +158,7 @@ class AstraStand:
     @classmethod
     def start(cls, settings: StandSettings | None = None) -> AstraStand:
         """Bring every part up (blocking; about 30 s when the node must start, 2 s if it
-        runs). Raises :class:`~persistence_cassandra.testing.servers.ServerUnavailable`."""
+        runs). Raises :class:`~harness.servers.ServerUnavailable`."""
         stand = cls(settings or StandSettings())
         try:
             stand._start()

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from persistence_cassandra.testing.servers import ServerUnavailable, load_tool
+from harness.servers import ServerUnavailable, load_tool
 
 __all__ = ["CLUSTER_DATACENTER", "LocalCluster", "NodeView", "cassandra_cluster"]
 

@@ -1,4 +1,4 @@
-"""``python -m persistence_cassandra.testing.astra_stand start|stop``: the stand by hand.
+"""``python -m harness.astra_stand start|stop``: the stand by hand.
 
 ``start`` brings the stand up, prints the secure connect bundle, the token and a ``persistence:``
 configuration for it, and serves the metadata service and SNI proxy until Ctrl-C (or SIGTERM);
@@ -16,18 +16,18 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from persistence_cassandra.testing.astra_stand.stand import (
+from harness.astra_stand.stand import (
     BUNDLE_NAME,
     DEFAULT_KEYSPACE,
     AstraStand,
     StandSettings,
 )
-from persistence_cassandra.testing.servers import ServerUnavailable
+from harness.servers import ServerUnavailable
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m persistence_cassandra.testing.astra_stand",
+        prog="python -m harness.astra_stand",
         description="A local Astra DB stand: Astra-profile Cassandra node, secure connect "
         "bundle, metadata service and SNI proxy.",
     )

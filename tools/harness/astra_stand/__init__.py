@@ -6,29 +6,29 @@ generated secure connect bundle, the HTTPS metadata service the driver asks firs
 proxy it then dials. ``docs/astra.md`` explains what it emulates and what it cannot.
 
 * :class:`AstraStand` / :func:`shared_stand`: start it from Python (tests);
-* ``python -m persistence_cassandra.testing.astra_stand start``: run it in the foreground and
+* ``python -m harness.astra_stand start``: run it in the foreground and
   print the bundle, token and a ``persistence:`` config for it.
 """
 
 from __future__ import annotations
 
-from persistence_cassandra.testing.astra_stand.bundle import (
+from harness.astra_stand.bundle import (
     BundleContents,
     write_secure_connect_bundle,
 )
-from persistence_cassandra.testing.astra_stand.certificates import (
+from harness.astra_stand.certificates import (
     StandCertificates,
     issue_certificates,
 )
-from persistence_cassandra.testing.astra_stand.metadata_service import (
+from harness.astra_stand.metadata_service import (
     ContactInfo,
     MetadataService,
 )
-from persistence_cassandra.testing.astra_stand.sni_proxy import (
+from harness.astra_stand.sni_proxy import (
     SniProxy,
     server_name_from_client_hello,
 )
-from persistence_cassandra.testing.astra_stand.stand import (
+from harness.astra_stand.stand import (
     DEFAULT_KEYSPACE,
     DEFAULT_PORT,
     KEYSPACE_PERMISSIONS,
