@@ -102,8 +102,9 @@ SUBMODULES = [
     "persistence_cassandra.cli.context",
     "persistence_cassandra.cli.config_commands",
     "persistence_cassandra.cli.doctor",
+    "persistence_cassandra.doctor",
     "persistence_cassandra.cli.demo",
-    "persistence_cassandra.cli.demo_scenario",
+    "persistence_cassandra.workload.demo_scenario",
 ]
 
 

@@ -31,7 +31,10 @@ the original (``raise ... from exc``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from persistence_cassandra.hints import MessagePart, as_parts, render_message
 
 if TYPE_CHECKING:
     from persistence_cassandra.records import CurrentExecution
@@ -149,12 +152,16 @@ class DataLoss(PersistenceError):
 
 
 class SchemaVersionMismatch(PersistenceError):
-    """The stored schema is older than the code expects; the message names the command to run."""
+    """The stored schema is older than the code expects; the message names the command to run
+    (``parts`` keeps it as data, see :mod:`persistence_cassandra.hints`)."""
 
-    def __init__(self, message: str, *, actual: str | None, expected: str) -> None:
+    def __init__(
+        self, message: str | Sequence[MessagePart], *, actual: str | None, expected: str
+    ) -> None:
         self.actual = actual
         self.expected = expected
-        super().__init__(message)
+        self.parts = as_parts(message)
+        super().__init__(render_message(self.parts))
 
 
 class UserFacingError(Exception):
@@ -166,4 +173,9 @@ class ConfigError(UserFacingError):
 
 
 class SchemaToolError(UserFacingError):
-    """A schema tool command cannot proceed; the message says why and what to do."""
+    """A schema tool command cannot proceed; the message says why and what to do (``parts``
+    keeps the commands it names as data, see :mod:`persistence_cassandra.hints`)."""
+
+    def __init__(self, message: str | Sequence[MessagePart]) -> None:
+        self.parts = as_parts(message)
+        super().__init__(render_message(self.parts))

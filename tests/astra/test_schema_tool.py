@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from harness.astra_stand import AstraStand
-from persistence_cassandra.cli.schema_commands import schema_group
+from persistence_cassandra.cli.main import cli
 
 BUNDLED = "cassandra/persistence"
 TEMPORAL_ASTRA = Path(__file__).parents[1] / "schema" / "fixtures" / "temporal_astra" / "versioned"
@@ -53,8 +53,8 @@ async def schema(stand: AstraStand, keyspace: str, *args: str) -> Result:
     ]
     result = await asyncio.to_thread(
         CliRunner().invoke,
-        schema_group,
-        [*connection, *args],
+        cli,
+        ["schema", *connection, *args],
         env=CLEAN_ENV,
         catch_exceptions=False,
     )
@@ -115,7 +115,7 @@ async def test_setup_update_status_verify_history_as_the_token_role(
 
 async def test_lint_finds_nothing_astra_rejects_in_the_bundled_schema() -> None:
     result = await asyncio.to_thread(
-        CliRunner().invoke, schema_group, ["lint", "--strict", "--schema-name", BUNDLED]
+        CliRunner().invoke, cli, ["schema", "lint", "--strict", "--schema-name", BUNDLED]
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("0 error(s), 0 warning(s)")
@@ -142,7 +142,7 @@ async def test_an_ignored_table_option_is_dropped_by_default_or_warned_about_wit
         tmp_path, "CREATE TABLE extra (k int PRIMARY KEY, v text) WITH gc_grace_seconds = 100;"
     )
     lint = await asyncio.to_thread(
-        CliRunner().invoke, schema_group, ["lint", "--schema-dir", str(versions)]
+        CliRunner().invoke, cli, ["schema", "lint", "--schema-dir", str(versions)]
     )
     assert "gc_grace_seconds" in lint.stdout and "1 warning(s)" in lint.stdout
 
@@ -231,7 +231,7 @@ async def test_without_adaptation_the_schema_fails_with_lints_message_before_any
 ) -> None:
     versions = str(TEMPORAL_ASTRA)
     assert (await schema(astra_stand, keyspace, "setup-schema", "-v", "0.0")).exit_code == 0
-    lint = await asyncio.to_thread(CliRunner().invoke, schema_group, ["lint", "-d", versions])
+    lint = await asyncio.to_thread(CliRunner().invoke, cli, ["schema", "lint", "-d", versions])
     first_error = next(line for line in lint.stdout.splitlines() if ": error [" in line)
 
     plain = await schema(

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from persistence_cassandra import factory
-from persistence_cassandra.cli.main import cli, describe_failure
+from persistence_cassandra.cli.failures import describe_failure
+from persistence_cassandra.cli.main import cli
 from persistence_cassandra.errors import (
     ConfigError,
     SchemaToolError,

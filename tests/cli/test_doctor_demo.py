@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from persistence_cassandra.cli.demo import run_demo
-from persistence_cassandra.cli.doctor import run_doctor
 from persistence_cassandra.cli.main import cli
 from persistence_cassandra.config import parse_config
+from persistence_cassandra.doctor import run_doctor
 from persistence_cassandra.factory import open_persistence
 from persistence_cassandra.middleware import (
     FaultInjection,

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 import pytest
 from click.testing import CliRunner
 
-from persistence_cassandra.cli.doctor import durability_warnings, replication_factors, run_doctor
 from persistence_cassandra.cli.main import cli
 from persistence_cassandra.config import PersistenceConfig, parse_config
+from persistence_cassandra.doctor import durability_warnings, replication_factors, run_doctor
 from persistence_cassandra.testing.targets import open_datastore
 
 SIMPLE = "org.apache.cassandra.locator.SimpleStrategy"

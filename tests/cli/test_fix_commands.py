@@ -12,8 +12,10 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from persistence_cassandra.cli.fix_commands import with_config_target
+from persistence_cassandra.cli.failures import FailureReporting
 from persistence_cassandra.cli.main import cli
+from persistence_cassandra.errors import SchemaToolError
+from persistence_cassandra.hints import SchemaCommand
 
 SECRET = "pc-fix-command-secret"
 
@@ -31,18 +33,33 @@ def error_line(result) -> str:
     return lines[-1]
 
 
-def test_without_a_config_file_the_command_is_left_alone():
-    message = "run `persistence-cassandra schema --plugin sqlite --db /x.db setup-schema -v 0.0`"
-    assert with_config_target(message, None, None) == message
+def _error() -> SchemaToolError:
+    return SchemaToolError(
+        ["run `", SchemaCommand("sqlite", "/x y.db", "setup-schema -v 0.0"), "` first"]
+    )
+
+
+def test_an_error_names_its_command_with_the_target_by_default():
+    assert str(_error()) == (
+        "run `persistence-cassandra schema --plugin sqlite --db '/x y.db' setup-schema -v 0.0` "
+        "first"
+    )
 
 
 def test_the_config_file_and_store_replace_the_partial_target():
-    message = "run `persistence-cassandra schema -k ks create-keyspace`, then set up"
-    rewritten = with_config_target(message, "/etc/pc/my config.yaml", "main")  # type: ignore[arg-type]
-    assert (
-        "`persistence-cassandra --config '/etc/pc/my config.yaml' --store main schema " in rewritten
+    reporting = FailureReporting(config_path="/etc/pc/my config.yaml", store="main")  # type: ignore[arg-type]
+    assert reporting.reword(_error().parts) == (
+        "run `persistence-cassandra --config '/etc/pc/my config.yaml' --store main schema "
+        "setup-schema -v 0.0` first"
     )
-    assert "create-keyspace`" in rewritten
+
+
+def test_typed_connection_flags_go_before_the_target():
+    reporting = FailureReporting(connection_flags='--ep db1 --pw "${SQL_PASSWORD}"')
+    assert reporting.reword(_error().parts) == (
+        'run `persistence-cassandra schema --ep db1 --pw "${SQL_PASSWORD}" --plugin sqlite '
+        "--db '/x y.db' setup-schema -v 0.0` first"
+    )
 
 
 @pytest.fixture

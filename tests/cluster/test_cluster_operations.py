@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from harness.local_cluster import LocalCluster
 from harness.targets import cluster_persistence_config
-from persistence_cassandra.cli.doctor import run_doctor
 from persistence_cassandra.cli.main import cli
+from persistence_cassandra.doctor import run_doctor
 
 
 def _schema(cluster: LocalCluster, keyspace: str, *args: str) -> tuple[int, str]:

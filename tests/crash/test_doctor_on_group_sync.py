@@ -3,8 +3,8 @@ commit log reaches the disk before a write is acknowledged)."""
 
 from __future__ import annotations
 
-from persistence_cassandra.cli.doctor import run_doctor
 from persistence_cassandra.config import PersistenceConfig
+from persistence_cassandra.doctor import run_doctor
 from persistence_cassandra.testing.targets import open_datastore
 
 

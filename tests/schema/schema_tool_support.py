@@ -167,13 +167,13 @@ async def run_cli(*args: str, env: dict[str, str | None] | None = None, stdin: s
     runs its own event loop), with no connection settings from the environment."""
     from click.testing import CliRunner
 
-    from persistence_cassandra.cli.schema_commands import schema_group
+    from persistence_cassandra.cli.main import cli
 
     merged = {**CLI_CLEAN_ENV, **(env or {})}
     return await asyncio.to_thread(
         CliRunner().invoke,
-        schema_group,
-        list(args),
+        cli,
+        ["schema", *args],
         env=merged,
         input=stdin,
         catch_exceptions=False,

@@ -1,6 +1,6 @@
 """``demo``: the interim main job, printed step by step with timings and a summary table.
 
-The scenario itself lives in :mod:`persistence_cassandra.cli.demo_scenario`; this module only
+The scenario itself lives in :mod:`persistence_cassandra.workload.demo_scenario`; this module only
 opens the configured store, runs it and renders what happened.
 """
 
@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from persistence_cassandra.cli.context import CliContext, run_async
-from persistence_cassandra.cli.demo_scenario import DemoReport, DemoStep, run_demo
+from persistence_cassandra.workload.demo_scenario import DemoReport, DemoStep, run_demo
 
 __all__ = ["demo_command", "print_step", "print_summary", "run_demo"]
 

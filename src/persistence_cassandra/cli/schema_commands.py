@@ -6,7 +6,7 @@ temporal-cassandra-tool's (``--ep``/``CASSANDRA_HOST``, ``-p``/``CASSANDRA_PORT`
 ``--tls-*`` ...) plus ours (``--secure-connect-bundle``, ``--astra-token``, ``--plugin`` and
 ``--db`` for SQL, ``--config``/``--store``). Connection flags may come before the command, as
 Temporal's tool requires, or after it. Every failure is one ``error:`` line and exit status 1
-(``-q`` keeps the status 0, as in Temporal's tool).
+(``-q`` keeps the status 0, as in Temporal's tool), reported by :mod:`.failures`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from persistence_cassandra.cli.backup_command import MigrationBackup, backup_option
-from persistence_cassandra.cli.fix_commands import with_schema_flags
+from persistence_cassandra.cli.failures import CliFailure, reporting
 from persistence_cassandra.cli.output import console_for
 from persistence_cassandra.cli.schema_json import history_json, status_json, verify_json
-from persistence_cassandra.errors import PersistenceError, UserFacingError
 from persistence_cassandra.schema import (
     LockSettings,
     MigrationListener,
@@ -223,34 +222,12 @@ class _GroupState:
     verbose: bool
 
 
-class SchemaCommandFailed(click.ClickException):
-    """A schema command failed: one ``error:`` line, exit status 1."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-def _one_line(message: str) -> str:
-    return "; ".join(line.strip() for line in message.splitlines() if line.strip()) or "failed"
-
-
 class SchemaGroup(click.Group):
-    """Resolves Temporal's command aliases and turns every failure into one line."""
+    """Resolves Temporal's command aliases (failures are reported by the root group, with the
+    connection flags this group records in :func:`~.failures.reporting`)."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, _ALIASES.get(cmd_name, cmd_name))
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except (UserFacingError, PersistenceError) as error:
-            _fail(ctx, str(error))
-        except Exception as error:
-            _fail(ctx, f"unexpected {type(error).__name__}: {error}")
 
 
 def _typed_flags(state: _GroupState) -> str:
@@ -277,20 +254,6 @@ def _typed_flags(state: _GroupState) -> str:
 _HINTED = frozenset({"keyspace", "plugin", "database"})
 """Target flags the fix commands name themselves."""
 _SECRETS = frozenset({"password", "astra_token"})
-
-
-def _fail(ctx: click.Context, message: str) -> None:
-    state = ctx.obj if isinstance(ctx.obj, _GroupState) else None
-    if state is not None:
-        message = with_schema_flags(message, _typed_flags(state))
-    if state is not None and state.verbose:
-        import traceback
-
-        traceback.print_exc()
-    if state is not None and state.quiet:
-        click.echo(f"error: {_one_line(message)}", err=True)
-        raise click.exceptions.Exit(0)
-    raise SchemaCommandFailed(_one_line(message)) from None
 
 
 @click.group(
@@ -326,7 +289,12 @@ def schema_group(ctx: click.Context, /, quiet: bool, verbose: bool, **options: A
         if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
     }
     verbose = verbose or bool(getattr(parent, "verbose", False))
-    ctx.obj = _GroupState(options=options, typed=typed, quiet=quiet, verbose=verbose)
+    state = _GroupState(options=options, typed=typed, quiet=quiet, verbose=verbose)
+    ctx.obj = state
+    report = reporting(ctx)
+    report.connection_flags = _typed_flags(state)
+    report.quiet = quiet
+    report.verbose = verbose
     if not verbose:
         # The driver logs reconnection chatter at WARNING; errors reach the user as one line.
         logging.getLogger("cassandra").setLevel(logging.ERROR)
@@ -620,7 +588,7 @@ def create_keyspace_command(replication_factor: int, **options: Any) -> None:
     """
     settings, typed = _settings(options)
     if settings.is_astra:
-        raise SchemaCommandFailed(ASTRA_KEYSPACE_MESSAGE)
+        raise CliFailure(ASTRA_KEYSPACE_MESSAGE)
     datastore = datastore_for(settings, typed=typed)
     name = keyspace_name(datastore)
 
@@ -659,7 +627,7 @@ def drop_keyspace_command(force: bool, **options: Any) -> None:
     """
     settings, typed = _settings(options)
     if settings.is_astra:
-        raise SchemaCommandFailed(ASTRA_KEYSPACE_MESSAGE)
+        raise CliFailure(ASTRA_KEYSPACE_MESSAGE)
     datastore = datastore_for(settings, typed=typed)
     name = keyspace_name(datastore)
     if not force and not click.confirm(f"Drop {name!r} and ALL its data?", default=False):
@@ -943,7 +911,7 @@ def verify_command(
     else:
         _print_verify(report)
     if not report.ok:
-        raise SchemaCommandFailed(
+        raise CliFailure(
             f"{len(report.drift)} file(s) of applied versions changed since they were applied"
         )
 
@@ -959,7 +927,7 @@ def _lint_files(
                 for name in entry.manifest.files
             ]
     if not paths:
-        raise SchemaCommandFailed("give --schema-dir, --schema-name or schema files to lint")
+        raise CliFailure("give --schema-dir, --schema-name or schema files to lint")
     cql: list[Statement] = []
     sql: list[Statement] = []
     for path, label in paths:
@@ -1025,10 +993,4 @@ def lint_command(
     else:
         click.echo(f"{errors} error(s), {warnings} warning(s)")
     if errors or (strict and warnings):
-        raise SchemaCommandFailed(f"lint found {errors} error(s) and {warnings} warning(s)")
-
-
-if (
-    __name__ == "__main__"
-):  # pragma: no cover - `python -m persistence_cassandra.cli.schema_commands`
-    schema_group(prog_name="persistence-cassandra schema")
+        raise CliFailure(f"lint found {errors} error(s) and {warnings} warning(s)")

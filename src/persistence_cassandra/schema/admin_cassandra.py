@@ -31,6 +31,7 @@ from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
 from persistence_cassandra.config import CassandraConfig
 from persistence_cassandra.errors import SchemaToolError
+from persistence_cassandra.hints import MessagePart, SchemaCommand
 from persistence_cassandra.schema.admin import (
     HistoryEntry,
     LockHolder,
@@ -164,13 +165,17 @@ class CassandraSchemaAdmin:
                 (config.keyspace,),
             )
             if not rows:
-                create = (
-                    ASTRA_KEYSPACE_MESSAGE.split(":")[1].strip()
+                create: list[MessagePart] = (
+                    [ASTRA_KEYSPACE_MESSAGE.split(":")[1].strip()]
                     if admin.astra
-                    else f"run `persistence-cassandra schema -k {config.keyspace} create-keyspace`"
+                    else [
+                        "run `",
+                        SchemaCommand("cassandra", config.keyspace, "create-keyspace"),
+                        "`",
+                    ]
                 )
                 raise SchemaToolError(
-                    f"keyspace '{config.keyspace}' does not exist at {admin._where}; {create}"
+                    [f"keyspace '{config.keyspace}' does not exist at {admin._where}; ", *create]
                 )
             await asyncio.to_thread(session.set_keyspace, config.keyspace)
         except BaseException:

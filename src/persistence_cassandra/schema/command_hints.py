@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from persistence_cassandra.hints import SchemaCommand
 from persistence_cassandra.schema.admin import VersionReader
 
 __all__ = ["ASTRA_KEYSPACE_MESSAGE", "SCHEMA_DIRS", "bundled_schema_name", "suggest_command"]
-
-PROGRAM = "persistence-cassandra schema"
 
 ASTRA_KEYSPACE_MESSAGE = (
     "Astra DB does not allow keyspace DDL: create or drop the keyspace in the Astra portal or "
@@ -23,10 +22,6 @@ def bundled_schema_name(backend: str, name: str = "persistence") -> str:
     return f"{SCHEMA_DIRS.get(backend, backend)}/{name}"
 
 
-def suggest_command(reader: VersionReader, arguments: str) -> str:
+def suggest_command(reader: VersionReader, arguments: str) -> SchemaCommand:
     """``persistence-cassandra schema <target flags> <arguments>`` for ``reader``'s target."""
-    if reader.backend == "cassandra":
-        target = f"-k {reader.scope}"
-    else:
-        target = f"--plugin {reader.backend} --db {reader.scope}"
-    return f"{PROGRAM} {target} {arguments}"
+    return SchemaCommand(reader.backend, reader.scope, arguments)

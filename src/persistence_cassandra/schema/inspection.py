@@ -261,15 +261,25 @@ async def check_schema_version(
     if stored is None:
         setup = suggest_command(reader, "setup-schema -v 0.0")
         raise SchemaVersionMismatch(
-            f"{reader.backend} {reader.scope} has no schema (this code needs version {expected}); "
-            f"run `{setup}` then `{update}`",
+            [
+                f"{reader.backend} {reader.scope} has no schema (this code needs version "
+                f"{expected}); run `",
+                setup,
+                "` then `",
+                update,
+                "`",
+            ],
             actual=None,
             expected=expected,
         )
     if parse_version(stored.curr_version) < parse_version(expected):
         raise SchemaVersionMismatch(
-            f"{reader.backend} {reader.scope} has schema version {stored.curr_version}, older than "
-            f"the {expected} this code needs; run `{update}`",
+            [
+                f"{reader.backend} {reader.scope} has schema version {stored.curr_version}, "
+                f"older than the {expected} this code needs; run `",
+                update,
+                "`",
+            ],
             actual=stored.curr_version,
             expected=expected,
         )

@@ -118,8 +118,11 @@ async def _stored_version(admin: SchemaAdmin) -> StoredVersion:
     stored = await admin.read_version()
     if stored is None:
         raise SchemaToolError(
-            f"{admin.target_description} has no schema version yet; run "
-            f"`{suggest_command(admin, 'setup-schema -v 0.0')}` first"
+            [
+                f"{admin.target_description} has no schema version yet; run `",
+                suggest_command(admin, "setup-schema -v 0.0"),
+                "` first",
+            ]
         )
     return stored
 
@@ -274,9 +277,13 @@ async def setup_schema(
                 )
                 return RunResult(plan, False, stored.curr_version, stored.curr_version)
             raise SchemaToolError(
-                f"{admin.target_description} already has schema version {stored.curr_version}; "
-                f"run `{suggest_command(admin, 'update-schema')}` to move it forward, or "
-                "setup-schema --overwrite to drop everything and start again"
+                [
+                    f"{admin.target_description} already has schema version "
+                    f"{stored.curr_version}; run `",
+                    suggest_command(admin, "update-schema"),
+                    "` to move it forward, or setup-schema --overwrite to drop everything and "
+                    "start again",
+                ]
             )
         listener.plan_ready(plan, dry_run=False)
         if overwrite:

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from sql_test_records import ensure_shard, open_bundle, postgres_config, sqlite_config
 
 from persistence_cassandra.backends.sql import EXPECTED_SCHEMA_VERSION
-from persistence_cassandra.cli.schema_commands import schema_group
+from persistence_cassandra.cli.main import cli
 from persistence_cassandra.errors import SchemaVersionMismatch
 from persistence_cassandra.factory import OpenOptions, resolve_backend
 from persistence_cassandra.schema.admin import new_lock_holder
@@ -46,7 +46,7 @@ CLEAN_ENV: dict[str, str | None] = {
 async def schema_cli(*args: str) -> Result:
     """``persistence-cassandra schema ARGS`` on a worker thread (it runs its own event loop)."""
     return await asyncio.to_thread(
-        CliRunner().invoke, schema_group, list(args), env=CLEAN_ENV, catch_exceptions=False
+        CliRunner().invoke, cli, ["schema", *args], env=CLEAN_ENV, catch_exceptions=False
     )
 
 

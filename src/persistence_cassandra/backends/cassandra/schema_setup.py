@@ -19,10 +19,10 @@ from datetime import UTC
 from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.config import DatastoreConfig
+from persistence_cassandra.hints import SchemaCommand
 from persistence_cassandra.schema.admin import StoredVersion
 from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION, ensure_bundled_schema
 from persistence_cassandra.schema.bundled import verify_schema_version as verify_bundled_version
-from persistence_cassandra.schema.command_hints import PROGRAM
 from persistence_cassandra.schema.connect import open_keyspace_admin, open_schema_admin
 
 __all__ = [
@@ -100,8 +100,11 @@ async def verify_schema_version(session: CassandraSession, keyspace: str) -> Sto
     ``SchemaVersionMismatch`` naming the command to run."""
     if not await keyspace_exists(session, keyspace):
         raise errors.SchemaVersionMismatch(
-            f"keyspace {keyspace!r} does not exist; run `{PROGRAM} -k {keyspace} "
-            "create-keyspace`, then set up and update the schema",
+            [
+                f"keyspace {keyspace!r} does not exist; run `",
+                SchemaCommand("cassandra", keyspace, "create-keyspace"),
+                "`, then set up and update the schema",
+            ],
             actual=None,
             expected=EXPECTED_SCHEMA_VERSION,
         )

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from persistence_cassandra.backends.sql.transaction import TransactionRunner, Tx
 from persistence_cassandra.errors import SchemaVersionMismatch
+from persistence_cassandra.hints import SchemaCommand
 from persistence_cassandra.schema import bundled, sql_bookkeeping
 from persistence_cassandra.schema.admin import SchemaAdmin, StoredVersion
-from persistence_cassandra.schema.command_hints import PROGRAM, bundled_schema_name
+from persistence_cassandra.schema.command_hints import bundled_schema_name
 from persistence_cassandra.schema.lock import LockSettings
 
 __all__ = [
@@ -81,11 +82,16 @@ async def verify_schema_version(reader: SqlVersionReader) -> StoredVersion:
 
 def missing_database(backend: str, scope: str, what: str) -> SchemaVersionMismatch:
     """The error for a database that does not exist at all (``what`` says which)."""
-    target = f"{PROGRAM} --plugin {backend} --db {scope}"
     name = bundled_schema_name(backend, bundled.SCHEMA_NAME)
     return SchemaVersionMismatch(
-        f"{what} does not exist; open it with schema creation (the embedded default does) or "
-        f"run `{target} setup-schema -v 0.0` then `{target} update-schema --schema-name {name}`",
+        [
+            f"{what} does not exist; open it with schema creation (the embedded default does) "
+            "or run `",
+            SchemaCommand(backend, scope, "setup-schema -v 0.0"),
+            "` then `",
+            SchemaCommand(backend, scope, f"update-schema --schema-name {name}"),
+            "`",
+        ],
         actual=None,
         expected=bundled.EXPECTED_SCHEMA_VERSION,
     )
