@@ -23,7 +23,14 @@ from persistence_cassandra.records import (
 )
 from persistence_cassandra.stores import QueueStore
 
-__all__ = ["ENQUEUE_INSERT", "READ_MESSAGES", "SqlQueueStore", "enqueue_statements"]
+__all__ = [
+    "ENQUEUE_INSERT",
+    "GET_QUEUE",
+    "READ_MESSAGES",
+    "READ_NO_UPPER_BOUND",
+    "SqlQueueStore",
+    "enqueue_statements",
+]
 
 _KEY = "queue_type = ? AND queue_name = ?"
 _QUEUE_COLUMNS = "next_message_id, min_message_id, metadata, metadata_encoding, version"
@@ -31,12 +38,13 @@ ENQUEUE_INSERT = (
     "INSERT INTO queue_messages (queue_type, queue_name, message_id, payload, payload_encoding) "
     "VALUES (?, ?, ?, ?, ?)"
 )
+GET_QUEUE = f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE {_KEY}"
 ENQUEUE_BUMP = f"UPDATE queues SET next_message_id = ? WHERE {_KEY}"
 READ_MESSAGES = (
     f"SELECT message_id, payload, payload_encoding FROM queue_messages WHERE {_KEY} "
     "AND message_id >= ? AND message_id < ? ORDER BY message_id LIMIT ?"
 )
-_NO_UPPER_BOUND = 2**63 - 1
+READ_NO_UPPER_BOUND = 2**63 - 1
 
 
 def enqueue_statements(lock_exclusive: str) -> tuple[str, str, str]:
@@ -72,10 +80,7 @@ class SqlQueueStore:
         self._enqueue = enqueue_statements(self._lock)
 
     def _queue(self, tx: Tx, key: QueueKey, lock: str = "") -> QueueRecord:
-        row = tx.fetchone(
-            f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE {_KEY}{lock}",
-            (key.queue_type, key.queue_name),
-        )
+        row = tx.fetchone(GET_QUEUE + lock, (key.queue_type, key.queue_name))
         if row is None:
             raise _not_found(key)
         return QueueRecord(key, DataBlob(row[2], row[3]), row[4], row[1], row[0])
@@ -146,7 +151,7 @@ class SqlQueueStore:
             key.queue_type,
             key.queue_name,
             start,
-            _NO_UPPER_BOUND if end is None else end,
+            READ_NO_UPPER_BOUND if end is None else end,
             request.page_size + 1,
         )
 
