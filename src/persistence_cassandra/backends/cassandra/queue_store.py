@@ -203,7 +203,10 @@ class CassandraQueueStore:
         if request.next_page_token:
             start = max(start, _decode_next_id(request.next_page_token))
         else:
-            await self.get_queue(key)  # a missing queue is an error, not an empty page
+            # A missing queue is an error, not an empty page (tuples: only existence matters).
+            found = await self._session.read_tuples(GET_QUEUE, (key.queue_type, key.queue_name))
+            if not found.rows or found.rows[0][0] is None:
+                raise errors.QueueNotFound(f"queue {key.queue_type}/{key.queue_name!r} not found")
         if request.exclusive_max_message_id is None:
             cql = READ_MESSAGES
             params: tuple[object, ...] = (key.queue_type, key.queue_name, start)
