@@ -18,11 +18,12 @@ Every write goes through one semaphore, which bounds the writes in flight for th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, StoreSet
 from persistence_cassandra.errors import (
@@ -147,16 +148,34 @@ FILLER = DataBlob(b"", "pc-copy-filler")
 message the source deleted: ids are only ever assigned by enqueueing."""
 
 
+async def _landed(write: Awaitable[T]) -> T:
+    """``write``, finished even when the copy is cancelled meanwhile (the cancellation is
+    raised once it has landed). Ids are assigned by enqueueing: an enqueue that a cancelled copy
+    left in flight (an SQL unit still queued, a request on the wire) would otherwise take an id
+    after the copy stopped, under the resumed copy's feet."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
 class _QueueWrites:
+    """Mixed into :class:`TargetWriter`, which provides these members."""
+
     _stores: StoreSet
     reader: StoreReader
     force: bool
 
-    def _conflict(self, what: str) -> TargetConflict:
-        raise NotImplementedError
+    if TYPE_CHECKING:
 
-    async def _write(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        raise NotImplementedError
+        def _conflict(self, what: str) -> TargetConflict: ...
+
+        async def _write(
+            self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+        ) -> T: ...
 
     async def put_queue(self, record: QueueRecord) -> tuple[Outcome, QueueRecord]:
         """Create the queue with the source's metadata at the source's version (each update
@@ -196,12 +215,15 @@ class _QueueWrites:
         assert current is not None
         return Outcome.WRITTEN, current
 
-    async def _advance_queue(self, key: QueueKey, next_id: int, wanted: int) -> int:
+    async def _filler(self, key: QueueKey) -> int:
         store = self._stores.queue
+        filler_id = await self._write(store.enqueue_message, key, FILLER)
+        await self._write(store.delete_message, key, filler_id)
+        return filler_id
+
+    async def _advance_queue(self, key: QueueKey, next_id: int, wanted: int) -> int:
         while next_id < wanted:
-            filler_id = await self._write(store.enqueue_message, key, FILLER)
-            await self._write(store.delete_message, key, filler_id)
-            next_id = filler_id + 1
+            next_id = await _landed(self._filler(key)) + 1
         return next_id
 
     async def put_queue_messages(
@@ -213,7 +235,9 @@ class _QueueWrites:
             if message.message_id < next_id:
                 continue
             next_id = await self._advance_queue(key, next_id, message.message_id)
-            assigned = await self._write(self._stores.queue.enqueue_message, key, message.payload)
+            assigned = await _landed(
+                self._write(self._stores.queue.enqueue_message, key, message.payload)
+            )
             if assigned != message.message_id:
                 raise CopyInterrupted(
                     f"queue {key.queue_type}/{key.queue_name!r}: the target assigned id "
