@@ -26,6 +26,8 @@ from persistence_cassandra.stores import (
     ExecutionStore,
     HistoryStore,
     MetadataStore,
+    NexusEndpointStore,
+    QueueStore,
     ShardStore,
     StoreBundle,
     TaskStore,
@@ -38,6 +40,8 @@ PROTOCOLS = {
     "task": TaskStore,
     "metadata": MetadataStore,
     "cluster_metadata": ClusterMetadataStore,
+    "queue": QueueStore,
+    "nexus_endpoint": NexusEndpointStore,
 }
 
 

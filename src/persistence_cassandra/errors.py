@@ -6,11 +6,17 @@
     ├── ShardOwnershipLost            stop using the shard; another owner holds a newer range id
     ├── ConditionFailed               re-read and decide (generic compare-and-set failure)
     │   ├── CurrentWorkflowConditionFailed   carries the actual current run
-    │   └── WorkflowConditionFailed          carries the actual db_record_version
+    │   ├── WorkflowConditionFailed          carries the actual db_record_version
+    │   ├── QueueVersionConflict             carries the queue metadata's actual version
+    │   ├── NexusTableVersionConflict        carries the actual table version
+    │   └── NexusEndpointVersionConflict     carries the endpoint's actual version
     ├── NotFound
-    │   └── NamespaceNotFound
+    │   ├── NamespaceNotFound
+    │   ├── QueueNotFound
+    │   └── NexusEndpointNotFound
     ├── AlreadyExists
-    │   └── NamespaceAlreadyExists
+    │   ├── NamespaceAlreadyExists
+    │   └── QueueAlreadyExists
     ├── Timeout                       outcome unknown when may_have_committed is True
     ├── Unavailable                   transient: the store could not be reached or was overloaded
     ├── InvalidRequest                the request itself is wrong (including size limits)
@@ -48,8 +54,14 @@ __all__ = [
     "InvalidRequest",
     "NamespaceAlreadyExists",
     "NamespaceNotFound",
+    "NexusEndpointNotFound",
+    "NexusEndpointVersionConflict",
+    "NexusTableVersionConflict",
     "NotFound",
     "PersistenceError",
+    "QueueAlreadyExists",
+    "QueueNotFound",
+    "QueueVersionConflict",
     "SchemaToolError",
     "SchemaVersionMismatch",
     "ShardOwnershipLost",
@@ -162,6 +174,55 @@ class SchemaVersionMismatch(PersistenceError):
         self.expected = expected
         self.parts = as_parts(message)
         super().__init__(render_message(self.parts))
+
+
+# --------------------------------------------------------------------------- queues and Nexus
+
+
+class QueueNotFound(NotFound):
+    """No queue of that type and name (create it first)."""
+
+
+class QueueAlreadyExists(AlreadyExists):
+    """A queue of that type and name already exists."""
+
+
+class QueueVersionConflict(ConditionFailed):
+    """The queue's metadata was updated since the caller read it; ``actual_version`` is the
+    stored version."""
+
+    def __init__(self, message: str, *, expected_version: int, actual_version: int) -> None:
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(f"{message}: expected version {expected_version}, found {actual_version}")
+
+
+class NexusTableVersionConflict(ConditionFailed):
+    """The Nexus endpoints table changed since the caller read its version (0: never written)."""
+
+    def __init__(self, *, expected_version: int, actual_version: int) -> None:
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"nexus endpoints table: expected version {expected_version}, found {actual_version}"
+        )
+
+
+class NexusEndpointVersionConflict(ConditionFailed):
+    """The endpoint's stored version is not the caller's (0: the endpoint does not exist)."""
+
+    def __init__(self, endpoint_id: str, *, expected_version: int, actual_version: int) -> None:
+        self.endpoint_id = endpoint_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"nexus endpoint {endpoint_id!r}: expected version {expected_version}, "
+            f"found {actual_version}"
+        )
+
+
+class NexusEndpointNotFound(NotFound):
+    """No Nexus endpoint with that id."""
 
 
 class UserFacingError(Exception):

@@ -20,6 +20,8 @@ from persistence_cassandra.stores import (
     ExecutionStore,
     HistoryStore,
     MetadataStore,
+    NexusEndpointStore,
+    QueueStore,
     ShardStore,
     StoreBundle,
     TaskStore,
@@ -27,6 +29,10 @@ from persistence_cassandra.stores import (
 
 if TYPE_CHECKING:
     from persistence_cassandra.managers.history import HistoryBranchManager
+    from persistence_cassandra.managers.history_task_dlq import HistoryTaskDLQ
+    from persistence_cassandra.managers.namespace_replication_queue import (
+        NamespaceReplicationQueue,
+    )
 
 __all__ = ["Persistence"]
 
@@ -50,7 +56,16 @@ class Persistence:
     backend_name: str
     raw: StoreBundle = field(repr=False)
     """The backend's stores without middleware (baselines and diagnostics only)."""
+    # -- queues and Nexus (schema v1.1); keyword-only so they can follow the defaults above.
+    queue: QueueStore = field(kw_only=True)
+    """Named queues; most callers want :attr:`history_task_dlq` or
+    :attr:`namespace_replication_queue` instead."""
+    nexus_endpoint: NexusEndpointStore = field(kw_only=True)
     _history_manager: HistoryBranchManager | None = field(default=None, init=False, repr=False)
+    _history_task_dlq: HistoryTaskDLQ | None = field(default=None, init=False, repr=False)
+    _namespace_replication_queue: NamespaceReplicationQueue | None = field(
+        default=None, init=False, repr=False
+    )
     _closed: bool = field(default=False, init=False, repr=False)
 
     @property
@@ -62,6 +77,27 @@ class Persistence:
 
             self._history_manager = HistoryBranchManager(self.history)
         return self._history_manager
+
+    @property
+    def history_task_dlq(self) -> HistoryTaskDLQ:
+        """Dead-letter queues of history tasks (per category, source and target cluster) over
+        :attr:`queue`, built once."""
+        if self._history_task_dlq is None:
+            from persistence_cassandra.managers.history_task_dlq import HistoryTaskDLQ
+
+            self._history_task_dlq = HistoryTaskDLQ(self.queue)
+        return self._history_task_dlq
+
+    @property
+    def namespace_replication_queue(self) -> NamespaceReplicationQueue:
+        """The namespace replication queue, its ack levels and its DLQ over :attr:`queue`."""
+        if self._namespace_replication_queue is None:
+            from persistence_cassandra.managers.namespace_replication_queue import (
+                NamespaceReplicationQueue,
+            )
+
+            self._namespace_replication_queue = NamespaceReplicationQueue(self.queue)
+        return self._namespace_replication_queue
 
     async def server_info(self) -> dict[str, str]:
         """What the backend reports about its server (``server_version``, ``schema_version``

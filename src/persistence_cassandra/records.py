@@ -490,3 +490,121 @@ class GetClusterMembersRequest:
     last_heartbeat_within: timedelta | None = None
     page_size: int = 100
     next_page_token: bytes = b""
+
+
+# --------------------------------------------------------------------------- queues
+# Named queues in the shape of Temporal's queue v2: a queue is (queue type, queue name); its
+# messages get ids 0, 1, 2 ... in enqueue order, assigned atomically with the message write so
+# that a reader never sees an id whose predecessor is still missing.
+
+
+class QueueType(enum.IntEnum):
+    """The well-known queue types (persisted). A server may use other integers of its own."""
+
+    HISTORY_TASK_DLQ = 1
+    """One queue per (task category, source cluster, target cluster) of poison history tasks."""
+    NAMESPACE_REPLICATION = 2
+    """Namespace changes replicated to the other clusters."""
+    NAMESPACE_REPLICATION_DLQ = 3
+    """Namespace replication messages a remote cluster could not apply."""
+
+
+FIRST_QUEUE_MESSAGE_ID = 0
+"""The id of a queue's first message."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class QueueKey:
+    queue_type: int
+    queue_name: str
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class QueueRecord:
+    """A queue's metadata row."""
+
+    key: QueueKey
+    metadata: DataBlob
+    """Free-form blob of the queue's owner (the namespace replication queue keeps its ack
+    levels here), written by compare-and-set on :attr:`version`."""
+    version: int
+    """0 at creation, +1 on every metadata update."""
+    min_message_id: int
+    """The lowest id not removed by a range delete."""
+    next_message_id: int
+    """The id the next enqueued message gets."""
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class QueueMessage:
+    message_id: int
+    payload: DataBlob
+
+
+@dataclass(frozen=True, slots=True)
+class ReadQueueMessagesRequest:
+    """Messages with ``inclusive_min_message_id <= id < exclusive_max_message_id`` (no upper
+    bound when ``None``), in id order, in pages."""
+
+    key: QueueKey
+    page_size: int
+    next_page_token: bytes = b""
+    inclusive_min_message_id: int = FIRST_QUEUE_MESSAGE_ID
+    exclusive_max_message_id: int | None = None
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class QueueInfo:
+    """One queue of a :meth:`~persistence_cassandra.stores.QueueStore.list_queues` page."""
+
+    key: QueueKey
+    message_count: int
+    """Messages stored now (single deletes and range deletes both lower it)."""
+    next_message_id: int
+
+
+# --------------------------------------------------------------------------- nexus endpoints
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class NexusEndpointRecord:
+    """A Nexus endpoint: its id, its opaque definition and its version (0 means "create" in a
+    write request; a stored endpoint has version 1 or more)."""
+
+    id: str
+    data: DataBlob
+    version: int = 0
+
+
+@dataclass(slots=True)
+class NexusEndpointPage:
+    """A page of endpoints (ordered by id) and the table version they were read at."""
+
+    endpoints: list[NexusEndpointRecord]
+    next_page_token: bytes
+    table_version: int
+    """0 before the first endpoint was ever created; +1 on every create, update or delete."""
+
+
+# --------------------------------------------------------------------------- replication DLQ
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ReplicationDLQTask:
+    """A replication task this cluster could not apply, parked per (shard, source cluster)."""
+
+    source_cluster: str
+    task_id: int
+    blob: DataBlob
+
+
+@dataclass(frozen=True, slots=True)
+class GetReplicationTasksFromDLQRequest:
+    """Parked tasks with ``inclusive_min_task_id <= task_id < exclusive_max_task_id``."""
+
+    shard_id: int
+    source_cluster: str
+    inclusive_min_task_id: int
+    exclusive_max_task_id: int
+    page_size: int
+    next_page_token: bytes = b""

@@ -38,13 +38,22 @@ from persistence_cassandra.records import (
     ExecutionKey,
     GetClusterMembersRequest,
     GetHistoryTasksRequest,
+    GetReplicationTasksFromDLQRequest,
     GetTasksRequest,
     HistoryNode,
     HistoryTask,
     HistoryTreeBranch,
     NamespaceRecord,
+    NexusEndpointPage,
+    NexusEndpointRecord,
     Page,
+    QueueInfo,
+    QueueKey,
+    QueueMessage,
+    QueueRecord,
     ReadHistoryBranchRequest,
+    ReadQueueMessagesRequest,
+    ReplicationDLQTask,
     SetWorkflowExecutionRequest,
     ShardRecord,
     TaskCategory,
@@ -62,6 +71,8 @@ __all__ = [
     "ExecutionStore",
     "HistoryStore",
     "MetadataStore",
+    "NexusEndpointStore",
+    "QueueStore",
     "ShardStore",
     "StoreBundle",
     "TaskStore",
@@ -178,6 +189,40 @@ class ExecutionStore(Protocol):
         exclusive_max: TaskKey,
     ) -> None:
         """Delete every task with ``inclusive_min <= key < exclusive_max``."""
+        ...
+
+    # -- replication-task dead-letter queue (one per shard and source cluster). Not fenced:
+    # parking or dropping a task the shard cannot apply changes no mutable state.
+
+    async def put_replication_task_to_dlq(self, shard_id: int, task: ReplicationDLQTask) -> None:
+        """Park a replication task; putting the same task id again overwrites it."""
+        ...
+
+    async def get_replication_tasks_from_dlq(
+        self, request: GetReplicationTasksFromDLQRequest
+    ) -> Page[ReplicationDLQTask]:
+        """Parked tasks of the request's range, in task id order, in pages."""
+        ...
+
+    async def delete_replication_task_from_dlq(
+        self, shard_id: int, source_cluster: str, task_id: int
+    ) -> None:
+        """Drop one parked task; a missing task is not an error."""
+        ...
+
+    async def range_delete_replication_tasks_from_dlq(
+        self,
+        shard_id: int,
+        source_cluster: str,
+        inclusive_min_task_id: int,
+        exclusive_max_task_id: int,
+    ) -> None:
+        """Drop every parked task with ``inclusive_min_task_id <= task_id <
+        exclusive_max_task_id``."""
+        ...
+
+    async def is_replication_dlq_empty(self, shard_id: int, source_cluster: str) -> bool:
+        """Whether no task of ``source_cluster`` is parked for the shard."""
         ...
 
 
@@ -339,6 +384,95 @@ class ClusterMetadataStore(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- queues and Nexus
+
+
+@runtime_checkable
+class QueueStore(Protocol):
+    """Named queues (Temporal's queue v2 shape): messages get ids 0, 1, 2 ... in enqueue
+    order, each id assigned in the same atomic unit as its message, so a reader that sees a
+    message also sees every earlier one that has not been deleted (no visible gaps)."""
+
+    async def create_queue(self, key: QueueKey, metadata: DataBlob | None = None) -> None:
+        """Create an empty queue (metadata version 0); ``QueueAlreadyExists`` if it exists."""
+        ...
+
+    async def get_queue(self, key: QueueKey) -> QueueRecord:
+        """The queue's metadata row; ``QueueNotFound`` if absent."""
+        ...
+
+    async def update_queue_metadata(
+        self, key: QueueKey, metadata: DataBlob, expected_version: int
+    ) -> None:
+        """Write ``metadata`` as version ``expected_version + 1`` if the stored version is
+        ``expected_version``, else ``QueueVersionConflict``; ``QueueNotFound`` if absent."""
+        ...
+
+    async def enqueue_message(self, key: QueueKey, payload: DataBlob) -> int:
+        """Append a message and return its id; ``QueueNotFound`` if the queue is absent.
+
+        Concurrent enqueuers each get a distinct id; a ``Timeout`` with
+        ``may_have_committed`` leaves it unknown whether the message was appended."""
+        ...
+
+    async def read_messages(self, request: ReadQueueMessagesRequest) -> Page[QueueMessage]:
+        """Messages of the request's id range in id order; ``QueueNotFound`` if absent."""
+        ...
+
+    async def delete_message(self, key: QueueKey, message_id: int) -> None:
+        """Delete one message; a missing message is not an error."""
+        ...
+
+    async def range_delete_messages(self, key: QueueKey, inclusive_max_message_id: int) -> int:
+        """Delete every message with id <= ``inclusive_max_message_id`` (acknowledge) and raise
+        the queue's ``min_message_id`` past it; returns how many ids the call newly covered.
+        Ids not assigned yet are never deleted; repeating a delete returns 0."""
+        ...
+
+    async def list_queues(
+        self, queue_type: int, page_size: int, next_page_token: bytes = b""
+    ) -> Page[QueueInfo]:
+        """Every queue of ``queue_type`` ordered by name, with its message count."""
+        ...
+
+
+@runtime_checkable
+class NexusEndpointStore(Protocol):
+    """The Nexus endpoint registry: every write is checked against both the endpoint's version
+    and the whole table's version in one atomic unit, so a writer that listed the table can be
+    sure nobody changed it meanwhile."""
+
+    async def create_or_update_nexus_endpoint(
+        self, endpoint: NexusEndpointRecord, last_known_table_version: int
+    ) -> None:
+        """``endpoint.version == 0`` creates it (stored as version 1), otherwise writes
+        ``version + 1`` over stored version ``endpoint.version``; the table version moves from
+        ``last_known_table_version`` to one more. ``NexusTableVersionConflict`` when the table
+        version differs (checked first), else ``NexusEndpointVersionConflict``; both carry the
+        stored values."""
+        ...
+
+    async def get_nexus_endpoint(self, endpoint_id: str) -> NexusEndpointRecord:
+        """``NexusEndpointNotFound`` if absent."""
+        ...
+
+    async def list_nexus_endpoints(
+        self,
+        page_size: int,
+        next_page_token: bytes = b"",
+        last_known_table_version: int | None = None,
+    ) -> NexusEndpointPage:
+        """Endpoints in id order with the table version. ``NexusTableVersionConflict`` when
+        ``last_known_table_version`` is given and differs, or when the table changed since the
+        page the token came from."""
+        ...
+
+    async def delete_nexus_endpoint(self, endpoint_id: str, last_known_table_version: int) -> None:
+        """Delete the endpoint, bumping the table version; ``NexusTableVersionConflict`` when the
+        table version differs, ``NexusEndpointNotFound`` when the endpoint is absent."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a backend can do beyond the common contract; the conformance suite asks these,
@@ -373,3 +507,6 @@ class StoreBundle:
     ``server_version`` (SQLite library version, PostgreSQL ``version()``, Cassandra
     ``release_version``) and ``schema_version`` (the stored ``curr_version``); others are
     shown as given."""
+    # -- queues and Nexus (schema v1.1); keyword-only so they can follow the defaults above.
+    queue: QueueStore = field(kw_only=True)
+    nexus_endpoint: NexusEndpointStore = field(kw_only=True)

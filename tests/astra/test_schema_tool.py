@@ -90,24 +90,24 @@ async def test_setup_update_status_verify_history_as_the_token_role(
 
     update = await schema(astra_stand, keyspace, "update-schema", "--schema-name", BUNDLED)
     assert update.exit_code == 0, update.stderr
-    assert "0.0 -> 1.0" in update.stdout
+    assert "0.0 -> 1.1; applied 1.0, 1.1" in update.stdout
 
     status = await schema(astra_stand, keyspace, "status", "--schema-name", BUNDLED)
     assert status.exit_code == 0, status.stderr
-    assert "current version:  1.0" in status.stdout
+    assert "current version:  1.1" in status.stdout
     assert "pending:          none" in status.stdout
     assert "drift:            none" in status.stdout
 
     verify = await schema(astra_stand, keyspace, "verify", "--schema-name", BUNDLED)
     assert verify.exit_code == 0, verify.stderr
-    assert "1.0: ok" in verify.stdout
+    assert "1.0, 1.1: ok" in verify.stdout
 
     again = await schema(astra_stand, keyspace, "update-schema", "--schema-name", BUNDLED)
-    assert again.exit_code == 0 and "already at version 1.0" in again.stdout
+    assert again.exit_code == 0 and "already at version 1.1" in again.stdout
 
     history = await schema(astra_stand, keyspace, "history")
     assert history.exit_code == 0
-    assert "0.0 -> 1.0" in history.stdout
+    assert "0.0 -> 1.0" in history.stdout and "1.0 -> 1.1" in history.stdout
 
     health = await schema(astra_stand, keyspace, "validate-health")
     assert health.exit_code == 0 and health.stdout.startswith("ok: Cassandra 5.0")

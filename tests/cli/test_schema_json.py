@@ -22,11 +22,11 @@ def test_schema_status_history_and_verify_print_json(tmp_path):
         return json.loads(result.stdout)
 
     status = document("status", "--schema-name", "sqlite/persistence")
-    assert status["current_version"] == "1.0"
+    assert status["current_version"] == "1.1"
     assert status["pending"] == []
     assert status["verify"]["ok"] is True
     history = document("history")
-    assert [entry["new_version"] for entry in history["history"]][-1] == "1.0"
+    assert [entry["new_version"] for entry in history["history"]][-1] == "1.1"
     assert history["runs"]
     verify = document("verify", "--schema-name", "sqlite/persistence")
     assert verify["ok"] is True

@@ -32,6 +32,8 @@ from persistence_cassandra.copy import StoreSet
 from persistence_cassandra.errors import NotFound
 from persistence_cassandra.managers.history import HistoryBranchManager
 from persistence_cassandra.managers.history_batch import HistoryEventBatch
+from persistence_cassandra.managers.history_task_dlq import HistoryTaskDLQ, HistoryTaskDLQKey
+from persistence_cassandra.managers.namespace_replication_queue import NamespaceReplicationQueue
 from persistence_cassandra.records import (
     ClusterMetadataRecord,
     CreateTasksRequest,
@@ -40,9 +42,14 @@ from persistence_cassandra.records import (
     DataBlob,
     ExecutionKey,
     GetHistoryTasksRequest,
+    GetReplicationTasksFromDLQRequest,
     GetTasksRequest,
     HistoryTask,
     NamespaceRecord,
+    NexusEndpointRecord,
+    QueueType,
+    ReadQueueMessagesRequest,
+    ReplicationDLQTask,
     TaskCategory,
     TaskKey,
     TaskQueueKey,
@@ -390,6 +397,52 @@ async def _task_queues(stores: StoreSet, shape: Shape, namespace_ids: list[str])
         await task.complete_tasks_less_than(key, q * 10_000 + 4)
 
 
+async def _queues_and_endpoints(stores: StoreSet, shape: Shape) -> None:
+    """Schema v1.1 records: DLQs with deleted and acknowledged messages, ack levels at a
+    version above 0, Nexus endpoints at several versions, parked replication tasks."""
+    dlq = HistoryTaskDLQ(stores.queue)
+    for category in (TaskCategory.TRANSFER, TaskCategory.TIMER):
+        key = HistoryTaskDLQKey(int(category), "cluster-a", "cluster_b")
+        for task_id in range(6):
+            fire = (
+                FIXED_TIME if category is TaskCategory.TIMER else datetime(1970, 1, 1, tzinfo=UTC)
+            )
+            await dlq.enqueue_task(
+                key, HistoryTask(category, TaskKey(fire, task_id), blob(f"poison-{task_id}"))
+            )
+        await dlq.delete_task(key, 3)  # a hole the target must keep
+        await dlq.delete_tasks(key, 1)  # acknowledged prefix: min id 2
+    replication = NamespaceReplicationQueue(stores.queue)
+    for n in range(4):
+        await replication.enqueue_message(blob(f"namespace-change-{n}"))
+    levels = await replication.get_ack_levels()
+    levels.cluster_ack_levels.update({"cluster-a": 1, "cluster-b": 2})
+    await replication.update_ack_level(levels)
+    await replication.delete_messages_before(1)
+    await replication.enqueue_message_to_dlq(blob("namespace-change-failed"))
+    nexus = stores.nexus_endpoint
+    for n in range(3):
+        table = (await nexus.list_nexus_endpoints(1)).table_version
+        await nexus.create_or_update_nexus_endpoint(
+            NexusEndpointRecord(f"endpoint-{n}", blob(f"endpoint-{n}-v1")), table
+        )
+        for version in range(1, n + 1):
+            table += 1
+            await nexus.create_or_update_nexus_endpoint(
+                NexusEndpointRecord(f"endpoint-{n}", blob(f"endpoint-{n}-v{version + 1}"), version),
+                table,
+            )
+    table = (await nexus.list_nexus_endpoints(1)).table_version
+    await nexus.delete_nexus_endpoint("endpoint-0", table)
+    for shard_id in range(1, shape.shards + 1, 2):
+        for cluster in ("cluster-a", "cluster-b"):
+            for task_id in range(shard_id, shard_id + 3):
+                await stores.execution.put_replication_task_to_dlq(
+                    shard_id,
+                    ReplicationDLQTask(cluster, task_id, blob(f"repl-{cluster}-{task_id}")),
+                )
+
+
 async def populate(stores: StoreSet, shape: Shape = Shape()) -> None:
     """Fill an empty store with the workload of ``shape`` (deterministic for a seed)."""
     rng = random.Random(shape.seed)
@@ -410,6 +463,7 @@ async def populate(stores: StoreSet, shape: Shape = Shape()) -> None:
             shard.shard_id, TaskCategory.TRANSFER, TaskKey.immediate(0), TaskKey.immediate(5)
         )
     await _task_queues(stores, shape, namespace_ids)
+    await _queues_and_endpoints(stores, shape)
 
 
 # --------------------------------------------------------------------------- capture
@@ -492,6 +546,36 @@ async def capture(stores: StoreSet, shard_ids: range | list[int]) -> dict[str, A
     }
     trees = await _pages(lambda t: stores.history.get_all_history_tree_branches(11, t))
     content["history_trees"] = sorted(trees, key=lambda b: (b.tree_id, b.branch_id))
+    for queue_type in QueueType:
+        listed = await _pages(lambda t, q=queue_type: stores.queue.list_queues(q, 2, t))
+        for info in listed:
+            content[f"queue {info.key}"] = (
+                info,
+                await stores.queue.get_queue(info.key),
+                await _pages(
+                    lambda t, k=info.key: stores.queue.read_messages(
+                        ReadQueueMessagesRequest(k, 2, t)
+                    )
+                ),
+            )
+    endpoints: list[NexusEndpointRecord] = []
+    token = b""
+    while True:
+        page = await stores.nexus_endpoint.list_nexus_endpoints(2, token)
+        endpoints += page.endpoints
+        token = page.next_page_token
+        if not token:
+            break
+    content["nexus_endpoints"] = endpoints
+    for shard_id in shard_ids:
+        for cluster in clusters:
+            content[f"replication dlq {shard_id} {cluster.cluster_name}"] = await _pages(
+                lambda t, s=shard_id, c=cluster.cluster_name: (
+                    stores.execution.get_replication_tasks_from_dlq(
+                        GetReplicationTasksFromDLQRequest(s, c, 0, 2**62, 2, t)
+                    )
+                )
+            )
     return content
 
 

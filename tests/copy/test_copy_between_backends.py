@@ -68,7 +68,15 @@ async def test_sqlite_to_cassandra_to_sqlite_and_sqlite_to_postgres(
         assert await take_census_of(stores) == cassandra_census
 
     # The table names every record kind and the per-pair throughput is reported.
-    for label in ("history nodes", "buffered events", "current executions", "shard range ids"):
+    for label in (
+        "history nodes",
+        "buffered events",
+        "current executions",
+        "shard range ids",
+        "queue messages",
+        "nexus endpoints",
+        "replication DLQ tasks",
+    ):
         assert label in to_sqlite.stdout
     assert "rows/s" in to_sqlite.stdout
 

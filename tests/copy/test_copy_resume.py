@@ -152,28 +152,49 @@ class Stores:
     task: Any
     metadata: Any
     cluster_metadata: Any
+    queue: Any
+    nexus_endpoint: Any
     description: str
 
 
 def failing(bundle: Any, store: str, method: str, calls: int) -> Stores:
     parts = {
         name: getattr(bundle, name)
-        for name in ("shard", "execution", "history", "task", "metadata", "cluster_metadata")
+        for name in (
+            "shard",
+            "execution",
+            "history",
+            "task",
+            "metadata",
+            "cluster_metadata",
+            "queue",
+            "nexus_endpoint",
+        )
     }
     parts[store] = FailingAfter(parts[store], method, calls)
     return Stores(**parts, description=bundle.description)
 
 
 @pytest.mark.parametrize(
-    ("store", "method"),
-    [("execution", "create_workflow_execution"), ("history", "append_history_nodes")],
+    ("store", "method", "calls"),
+    [
+        ("execution", "create_workflow_execution", 40),
+        ("history", "append_history_nodes", 40),
+        # Amid a queue's messages, between a filler's enqueue and its delete, and between the
+        # version steps of an endpoint.
+        ("queue", "enqueue_message", 8),
+        ("queue", "delete_message", 4),
+        ("nexus_endpoint", "create_or_update_nexus_endpoint", 3),
+    ],
 )
-async def test_a_copy_failed_by_the_target_resumes(source, store_factory, tmp_path, store, method):
+async def test_a_copy_failed_by_the_target_resumes(
+    source, store_factory, tmp_path, store, method, calls
+):
     target_store = await store_factory.sqlite("target")
     state_path = tmp_path / "copy.state.json"
     async with open_stores(source.datastore) as src, open_stores(target_store) as dst:
         with pytest.raises(Unavailable, match="injected"):
-            await copy_stores(src, failing(dst, store, method, 40), options(state_path))
+            await copy_stores(src, failing(dst, store, method, calls), options(state_path))
         result = await copy_stores(src, dst, options(state_path))
     assert result.status is CopyStatus.COPIED and result.verified
     # The page that failed is written again: records its first attempt wrote are found.
@@ -224,6 +245,12 @@ READ_METHODS = {
     "list_task_queues",
     "get_task_queue",
     "get_tasks",
+    "list_queues",
+    "get_queue",
+    "read_messages",
+    "list_nexus_endpoints",
+    "get_nexus_endpoint",
+    "get_replication_tasks_from_dlq",
 }
 
 
@@ -258,6 +285,8 @@ async def test_the_source_is_only_read(source, store_factory, tmp_path):
                     "task",
                     "metadata",
                     "cluster_metadata",
+                    "queue",
+                    "nexus_endpoint",
                 )
             },
             description=src.description,

@@ -22,6 +22,8 @@ from persistence_cassandra.stores import (
     ExecutionStore,
     HistoryStore,
     MetadataStore,
+    NexusEndpointStore,
+    QueueStore,
     ShardStore,
     TaskStore,
 )
@@ -33,6 +35,8 @@ PROTOCOLS = [
     TaskStore,
     MetadataStore,
     ClusterMetadataStore,
+    QueueStore,
+    NexusEndpointStore,
 ]
 
 
@@ -125,6 +129,8 @@ def test_store_names():
         "task",
         "metadata",
         "cluster_metadata",
+        "queue",
+        "nexus_endpoint",
     ]
 
 

@@ -22,7 +22,7 @@ from persistence_cassandra.middleware import (
     MiddlewareOptions,
     wrap_store,
 )
-from persistence_cassandra.stores import HistoryStore
+from persistence_cassandra.stores import HistoryStore, QueueStore
 from persistence_cassandra.workload import WorkloadOptions, plan_chain, run_workload
 
 MEMORY = parse_config(
@@ -94,6 +94,9 @@ async def test_every_feature_is_exercised_and_checked():
     assert counters.runs == 20 + 4 + 2
     for name in ("activities", "timers_fired", "signals", "matching_tasks", "transfer_tasks"):
         assert getattr(counters, name) > 0, name
+    # Poison transfer tasks went to the history-task DLQ and were replayed from it.
+    assert counters.poison_tasks_parked > 0
+    assert counters.poison_tasks_replayed == counters.poison_tasks_parked
     integrity = report.integrity
     assert integrity.runs_checked == counters.runs
     assert integrity.current_pointers == 20
@@ -107,6 +110,9 @@ async def test_every_feature_is_exercised_and_checked():
         "task.complete_tasks_less_than",
         "execution.range_complete_history_tasks",
         "cluster_metadata.upsert_cluster_membership",
+        "queue.enqueue_message",
+        "queue.read_messages",
+        "queue.range_delete_messages",
     ):
         assert calls.get(name, 0) > 0, name
 
@@ -181,6 +187,25 @@ async def test_a_lost_history_write_is_caught():
     assert not report.ok
     problems = " ".join(str(v) for v in report.integrity.violations)
     assert "history" in problems
+
+
+async def test_a_dead_letter_acknowledgement_that_deletes_nothing_is_caught():
+    """The DLQ's range delete reports success but deletes nothing: replayed tasks stay parked,
+    and the integrity check must say so."""
+
+    async def ignore_deletes(store: str, method: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        if method == "range_delete_messages":
+            return 0
+        return await call()
+
+    async with await open_persistence(MEMORY) as persistence:
+        lossy = replace(
+            persistence, queue=wrap_store(persistence.queue, QueueStore, ignore_deletes)
+        )
+        report = await run_workload(lossy, SMALL)
+    assert report.counters.poison_tasks_parked > 0
+    problems = [str(v) for v in report.integrity.violations]
+    assert any("tasks still parked" in p for p in problems), problems
 
 
 def test_a_failed_check_exits_1_and_lists_violations(data_dir, monkeypatch):

@@ -32,7 +32,9 @@ from persistence_cassandra.records import (
     ExecutionKey,
     GetHistoryTasksRequest,
     GetTasksRequest,
+    QueueKey,
     ReadHistoryBranchRequest,
+    ReadQueueMessagesRequest,
     TaskCategory,
     TaskKey,
     TaskQueueKey,
@@ -98,6 +100,16 @@ class RawBaseline(Protocol):
     ) -> None: ...
 
     async def get_namespace(self, name: str) -> object: ...
+
+    # -- queues (schema v1.1)
+
+    async def enqueue_message(self, key: QueueKey, payload: DataBlob) -> int:
+        """The id the message got."""
+        ...
+
+    async def read_messages(self, request: ReadQueueMessagesRequest) -> Sequence[object]:
+        """A first page: the queue's row, then its messages."""
+        ...
 
     async def close(self) -> None: ...
 

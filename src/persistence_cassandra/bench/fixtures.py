@@ -32,7 +32,9 @@ from persistence_cassandra.records import (
     ExecutionKey,
     GetTasksRequest,
     HistoryTask,
+    QueueKey,
     ReadHistoryBranchRequest,
+    ReadQueueMessagesRequest,
     TaskCategory,
     TaskKey,
     TaskQueueKey,
@@ -59,6 +61,10 @@ READ_BRANCH_NODES = 20
 EVENTS_PER_NODE = 3
 QUEUED_TASKS = 10
 """Tasks waiting in the queue that ``get_tasks`` reads."""
+BENCH_QUEUE_TYPE = 9100
+"""The bench's own queue type (never one a server lists)."""
+QUEUED_MESSAGES = 20
+"""Messages in the queue that ``read_messages`` reads (one page)."""
 RANGE_BITS = 20
 START_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 """A fixed start time: requests of two identically built workers stay byte-identical."""
@@ -108,6 +114,10 @@ class BenchWorker:
     queue_range_id: int = 1
     next_task_id: int = 0
     runs_created: int = 0
+    message_queue: QueueKey = field(default_factory=lambda: QueueKey(0, ""))
+    """The queue ``enqueue_message`` appends to."""
+    read_queue: QueueKey = field(default_factory=lambda: QueueKey(0, ""))
+    """The queue ``read_messages`` reads (:data:`QUEUED_MESSAGES` messages)."""
 
     def name(self, what: str) -> str:
         return f"{self.tag}-w{self.index}-{what}"
@@ -237,6 +247,12 @@ class BenchWorker:
         first = self.queue_range_id << RANGE_BITS
         return GetTasksRequest(self.queue, first, first + QUEUED_TASKS + 1, page_size=100)
 
+    def enqueue_request(self) -> tuple[QueueKey, DataBlob]:
+        return self.message_queue, TASK_BLOB
+
+    def read_messages_request(self) -> ReadQueueMessagesRequest:
+        return ReadQueueMessagesRequest(self.read_queue, page_size=100)
+
 
 def _worker(tag: str, index: int, shard_id: int, namespace_id: str) -> BenchWorker:
     worker = BenchWorker(index, tag, shard_id, namespace_id)
@@ -246,6 +262,8 @@ def _worker(tag: str, index: int, shard_id: int, namespace_id: str) -> BenchWork
     worker.read_token = worker.read_branch.token
     worker.queue = TaskQueueKey(namespace_id, worker.name("queue"), 1)
     worker.lifecycle_queue = TaskQueueKey(namespace_id, worker.name("lifecycle"), 1)
+    worker.message_queue = QueueKey(BENCH_QUEUE_TYPE, worker.name("messages"))
+    worker.read_queue = QueueKey(BENCH_QUEUE_TYPE, worker.name("read-messages"))
     return worker
 
 
@@ -297,6 +315,10 @@ async def _prepare(persistence: Persistence, worker: BenchWorker) -> None:
             [TaskRecord(worker.take_task_id(), TASK_BLOB) for _ in range(QUEUED_TASKS)],
         )
     )
+    for messages in (worker.message_queue, worker.read_queue):
+        await persistence.queue.create_queue(messages)
+    for _ in range(QUEUED_MESSAGES):
+        await persistence.queue.enqueue_message(worker.read_queue, TASK_BLOB)
 
 
 async def prepare_workers(

@@ -353,6 +353,17 @@ OPERATIONS: tuple[BenchOperation, ...] = (
         lambda p, w: p.metadata.get_namespace(name=NAMESPACE),
         lambda b, w: b.get_namespace(NAMESPACE),
     ),
+    # -- queues (schema v1.1): a DLQ or replication-queue append, and a reader's page
+    BenchOperation(
+        "queue.enqueue_message",
+        lambda p, w: p.queue.enqueue_message(*w.enqueue_request()),
+        lambda b, w: b.enqueue_message(*w.enqueue_request()),
+    ),
+    BenchOperation(
+        "queue.read_messages",
+        lambda p, w: p.queue.read_messages(w.read_messages_request()),
+        lambda b, w: b.read_messages(w.read_messages_request()),
+    ),
     BenchOperation(
         LIFECYCLE,
         lambda p, w: lifecycle(_Ours(p), w),

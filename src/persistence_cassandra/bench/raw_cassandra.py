@@ -61,6 +61,12 @@ from persistence_cassandra.backends.cassandra.metadata_store import (
     PARTITION,
     ROW_NAMESPACE,
 )
+from persistence_cassandra.backends.cassandra.queue_store import (
+    ENQUEUE_ASSIGN_ID,
+    ENQUEUE_INSERT,
+    GET_QUEUE,
+    READ_MESSAGES,
+)
 from persistence_cassandra.backends.cassandra.session import (
     READ_PROFILE,
     WRITE_PROFILE,
@@ -90,7 +96,9 @@ from persistence_cassandra.records import (
     GetHistoryTasksRequest,
     GetTasksRequest,
     HistoryTask,
+    QueueKey,
     ReadHistoryBranchRequest,
+    ReadQueueMessagesRequest,
     TaskCategory,
     TaskKey,
     TaskQueueKey,
@@ -102,6 +110,10 @@ from persistence_cassandra.records import (
 __all__ = ["RawCassandraBaseline", "open_baseline"]
 
 _STATEMENTS = (
+    ENQUEUE_ASSIGN_ID,
+    ENQUEUE_INSERT,
+    GET_QUEUE,
+    READ_MESSAGES,
     DELETE_RUN_ELEMENTS,
     FENCE,
     INSERT_CURRENT,
@@ -149,6 +161,7 @@ class RawCassandraBaseline:
         self._prepared = prepared
         self._read_profile = read_profile
         self._write_profile = write_profile
+        self._next_ids: dict[QueueKey, int] = {}
 
     async def _execute(
         self, statement: Statement, profile: ExecutionProfile
@@ -449,6 +462,36 @@ class RawCassandraBaseline:
         if not rows:
             raise RawFailure(f"namespace {name!r} not found")
         return rows[0]
+
+    # -- queues (schema v1.1): the store's conditional batch, with the same next-id guess
+
+    async def enqueue_message(self, key: QueueKey, payload: DataBlob) -> int:
+        partition = (key.queue_type, key.queue_name)
+        next_id = self._next_ids.get(key)
+        if next_id is None:
+            rows = await self._read(GET_QUEUE, partition)
+            if not rows:
+                raise RawFailure(f"queue {key} not found")
+            next_id = int(rows[0][0])
+        await self._batch(
+            [
+                (ENQUEUE_ASSIGN_ID, (next_id + 1, *partition, next_id)),
+                (ENQUEUE_INSERT, (*partition, next_id, payload.data, payload.encoding)),
+            ]
+        )
+        self._next_ids[key] = next_id + 1
+        return next_id
+
+    async def read_messages(self, request: ReadQueueMessagesRequest) -> Sequence[object]:
+        if request.next_page_token or request.exclusive_max_message_id is not None:
+            raise NotImplementedError("the raw baseline reads unbounded first pages only")
+        partition = (request.key.queue_type, request.key.queue_name)
+        if not await self._read(GET_QUEUE, partition):
+            raise RawFailure(f"queue {request.key} not found")
+        return await self._read(
+            READ_MESSAGES,
+            (*partition, request.inclusive_min_message_id, request.page_size + 1),
+        )
 
     async def close(self) -> None:
         await asyncio.to_thread(self._session.cluster.shutdown)

@@ -139,6 +139,13 @@ class RawPostgresBaseline(RawSqlOperations):
     async def _plan(self, plan: Plan) -> None:
         await self._run(lambda connection: run_plan(connection, plan))
 
+    async def _read_each(self, reads: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        def fetch(connection: psycopg.Connection[Any]) -> list[list[Row]]:
+            cursor = connection.cursor()
+            return [cursor.execute(statement, params).fetchall() for statement, params in reads]
+
+        return await self._run(fetch)
+
     async def _counted_write(self, statement: str, params: Sequence[Any]) -> None:
         """A write the SQL layer runs for its row count: alone, then the COMMIT."""
         await self._plan([Execute(statement, params, lambda _count: None)])

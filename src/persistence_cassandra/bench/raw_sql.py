@@ -29,6 +29,12 @@ from persistence_cassandra.backends.sql.execution_writes import (
     execution_values,
     run_params,
 )
+from persistence_cassandra.backends.sql.queue_store import (
+    GET_QUEUE,
+    READ_MESSAGES,
+    READ_NO_UPPER_BOUND,
+    enqueue_statements,
+)
 from persistence_cassandra.backends.sql.statements import (
     ACTIVITIES,
     CANCELS,
@@ -48,6 +54,8 @@ from persistence_cassandra.records import (
     ExecutionKey,
     GetHistoryTasksRequest,
     HistoryTask,
+    QueueKey,
+    ReadQueueMessagesRequest,
     TaskCategory,
     TaskCategoryType,
     UpdateWorkflowExecutionRequest,
@@ -136,6 +144,12 @@ class RawSql:
         self.get_tasks = sql(statements.get_tasks)
         self.complete_tasks = sql(statements.complete_tasks)
         self.get_namespace = sql(statements.get_namespace_by_name)
+        lock_queue, bump_queue, insert_message = enqueue_statements(dialect.lock_exclusive)
+        self.lock_queue_row = sql(lock_queue)
+        self.bump_queue = sql(bump_queue)
+        self.insert_message = sql(insert_message)
+        self.get_queue = sql(GET_QUEUE)
+        self.read_messages = sql(READ_MESSAGES)
 
     # ------------------------------------------------------------------ write plans
 
@@ -314,6 +328,27 @@ class RawSql:
         return run_params(shard_id, key)
 
 
+def _enqueue_plan(sql: RawSql, key: QueueKey, payload: DataBlob, assigned: list[int]) -> Plan:
+    """The queue row locked, then the id bump and the message insert, as the SQL layer sends
+    them; the id taken lands in ``assigned``."""
+    bump: list[Sequence[Any]] = []
+    insert: list[Sequence[Any]] = []
+
+    def check(rows: list[Row | None]) -> None:
+        row = rows[0]
+        if row is None:
+            raise RawFailure(f"queue {key} not found")
+        message_id = int(row[0])
+        assigned.append(message_id)
+        bump.append((message_id + 1, key.queue_type, key.queue_name))
+        insert.append((key.queue_type, key.queue_name, message_id, payload.data, payload.encoding))
+
+    return [
+        Lookups([(sql.lock_queue_row, (key.queue_type, key.queue_name))], check),
+        Writes([(sql.bump_queue, bump), (sql.insert_message, insert)]),
+    ]
+
+
 class RawSqlOperations:
     """The operations whose statements and checks are the same on every SQL baseline; each
     baseline supplies its own transport (``_read`` and ``_plan``)."""
@@ -325,6 +360,39 @@ class RawSqlOperations:
 
     async def _plan(self, plan: Plan) -> None:
         raise NotImplementedError
+
+    async def _read_each(self, reads: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Several reads on one connection, in one thread hop (as one store read sends them)."""
+        raise NotImplementedError
+
+    async def enqueue_message(self, key: QueueKey, payload: DataBlob) -> int:
+        assigned: list[int] = []
+        await self._plan(_enqueue_plan(self._sql, key, payload, assigned))
+        return assigned[0]
+
+    async def read_messages(self, request: ReadQueueMessagesRequest) -> Sequence[object]:
+        if request.next_page_token:
+            raise NotImplementedError("the raw baseline reads first pages only")
+        sql, key = self._sql, request.key
+        end = request.exclusive_max_message_id
+        queue, messages = await self._read_each(
+            [
+                (sql.get_queue, (key.queue_type, key.queue_name)),
+                (
+                    sql.read_messages,
+                    (
+                        key.queue_type,
+                        key.queue_name,
+                        request.inclusive_min_message_id,
+                        READ_NO_UPPER_BOUND if end is None else end,
+                        request.page_size + 1,
+                    ),
+                ),
+            ]
+        )
+        if not queue:
+            raise RawFailure(f"queue {key} not found")
+        return messages
 
     async def update_shard(
         self, shard_id: int, range_id: int, info: DataBlob, previous_range_id: int

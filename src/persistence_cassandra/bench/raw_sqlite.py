@@ -194,6 +194,12 @@ class RawSqliteBaseline(RawSqlOperations):
     async def _plan(self, plan: Plan) -> None:
         await self._write(lambda cursor: run_plan(cursor, plan))
 
+    async def _read_each(self, reads: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        def fetch(cursor: sqlite3.Cursor) -> list[list[Row]]:
+            return [cursor.execute(statement, params).fetchall() for statement, params in reads]
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._reader, fetch)
+
     # ------------------------------------------------------------------ operations
 
     async def complete_history_task(

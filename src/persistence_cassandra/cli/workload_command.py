@@ -158,7 +158,9 @@ def print_report(report: WorkloadReport, console: Console) -> None:
         f"exercised: {counters.activities} activities, {counters.timers_fired} timers, "
         f"{counters.signals} signals, {counters.continued_as_new} continue-as-new, "
         f"{counters.id_reuses} workflow-id reuses, {counters.resets} resets; "
-        f"{counters.transfer_tasks} transfer and {counters.matching_tasks} matching tasks"
+        f"{counters.transfer_tasks} transfer and {counters.matching_tasks} matching tasks; "
+        f"{counters.poison_tasks_parked} poison tasks parked in a DLQ, "
+        f"{counters.poison_tasks_replayed} replayed"
         + (
             f"; {counters.stale_timers} stale timers of earlier owners cleared"
             if counters.stale_timers

@@ -24,14 +24,19 @@ from persistence_cassandra.copy.digest import (
     history_task_facts,
     history_tree_facts,
     namespace_facts,
+    nexus_endpoint_facts,
+    queue_facts,
+    queue_message_facts,
+    replication_dlq_facts,
     run_facts,
     shard_facts,
     task_facts,
     task_queue_facts,
 )
+from persistence_cassandra.copy.queue_units import cluster_names
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, branches_to_read, read_ahead
 from persistence_cassandra.copy.units import current_pointers, gather_all
-from persistence_cassandra.records import Page, TaskCategory, TaskQueueRecord
+from persistence_cassandra.records import Page, QueueType, TaskCategory, TaskQueueRecord
 
 __all__ = ["holds_any_data", "take_census"]
 
@@ -119,8 +124,29 @@ async def take_census(reader: StoreReader, shard_ids: Iterable[int]) -> Census:
     async def configured_shards() -> None:
         await gather_all(shard(shard_id) for shard_id in sorted(configured))
 
-    await gather_all([metadata(), history(), matching(), configured_shards()])
+    async def queues() -> None:
+        for queue_type in QueueType:
+            async for info in _records(partial(reader.queues, int(queue_type), page_size)):
+                record = await reader.queue(info.key)
+                if record is None:
+                    continue
+                census.add(queue_facts(record))
+                async for message in _records(partial(reader.queue_messages, info.key, page_size)):
+                    census.add(queue_message_facts(info.key, message))
+        async for endpoint in _records(partial(reader.nexus_endpoints, page_size)):
+            census.add(nexus_endpoint_facts(endpoint))
+
+    async def replication_dlq(shard_ids: list[int]) -> None:
+        clusters = await cluster_names(reader)
+        for shard_id in shard_ids:
+            for cluster in clusters:
+                fetch = partial(reader.replication_dlq_tasks, shard_id, cluster, page_size)
+                async for task in _records(fetch):
+                    census.add(replication_dlq_facts(shard_id, task))
+
+    await gather_all([metadata(), history(), matching(), queues(), configured_shards()])
     await gather_all(shard(shard_id) for shard_id in sorted(discovered - configured))
+    await replication_dlq(sorted(configured | discovered))
     return census
 
 
@@ -147,7 +173,13 @@ async def holds_any_data(reader: StoreReader, shard_ids: Iterable[int]) -> bool:
         or await _has_items(partial(reader.cluster_metadata_page, 1))
         or await _has_items(partial(reader.tree_rows, 1))
         or await _has_items(partial(reader.task_queues, 1))
+        or await _has_items(partial(reader.nexus_endpoints, 1))
     ):
+        return True
+    for queue_type in QueueType:
+        if await _has_items(partial(reader.queues, int(queue_type), 1)):
+            return True
+    if await reader.nexus_table_version() != 0:
         return True
     found = await gather_all(reader.shard(shard_id) for shard_id in sorted(set(shard_ids)))
     return any(record is not None for record in found)

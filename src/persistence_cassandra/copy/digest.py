@@ -29,6 +29,11 @@ from persistence_cassandra.records import (
     HistoryTask,
     HistoryTreeBranch,
     NamespaceRecord,
+    NexusEndpointRecord,
+    QueueKey,
+    QueueMessage,
+    QueueRecord,
+    ReplicationDLQTask,
     ShardRecord,
     TaskQueueKey,
     TaskQueueRecord,
@@ -47,6 +52,10 @@ __all__ = [
     "history_task_facts",
     "history_tree_facts",
     "namespace_facts",
+    "nexus_endpoint_facts",
+    "queue_facts",
+    "queue_message_facts",
+    "replication_dlq_facts",
     "run_facts",
     "shard_facts",
     "task_facts",
@@ -255,4 +264,41 @@ def task_facts(queue: TaskQueueKey, task: TaskRecord) -> Iterator[Fact]:
     yield (
         RecordKind.TASKS,
         (queue.namespace_id, queue.name, queue.task_type, task.task_id, task.blob, task.expiry),
+    )
+
+
+# --------------------------------------------------------------------------- schema v1.1 kinds
+
+
+def queue_facts(record: QueueRecord) -> Iterator[Fact]:
+    key = record.key
+    yield (
+        RecordKind.QUEUES,
+        (
+            key.queue_type,
+            key.queue_name,
+            record.metadata,
+            record.version,
+            record.min_message_id,
+            record.next_message_id,
+        ),
+    )
+
+
+def queue_message_facts(key: QueueKey, message: QueueMessage) -> Iterator[Fact]:
+    yield (
+        RecordKind.QUEUE_MESSAGES,
+        (key.queue_type, key.queue_name, message.message_id, message.payload),
+    )
+
+
+def nexus_endpoint_facts(record: NexusEndpointRecord) -> Iterator[Fact]:
+    # The table version is left out: it counts the writes a store has seen, not its contents.
+    yield (RecordKind.NEXUS_ENDPOINTS, (record.id, record.data, record.version))
+
+
+def replication_dlq_facts(shard_id: int, task: ReplicationDLQTask) -> Iterator[Fact]:
+    yield (
+        RecordKind.REPLICATION_DLQ_TASKS,
+        (shard_id, task.source_cluster, task.task_id, task.blob),
     )

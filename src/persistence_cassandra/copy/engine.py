@@ -34,6 +34,11 @@ from pathlib import Path
 from persistence_cassandra.copy.census import holds_any_data, take_census
 from persistence_cassandra.copy.digest import Census
 from persistence_cassandra.copy.kinds import RecordKind
+from persistence_cassandra.copy.queue_units import (
+    copy_nexus_endpoints,
+    copy_queues,
+    copy_replication_dlq,
+)
 from persistence_cassandra.copy.reader import StoreReader, StoreSet
 from persistence_cassandra.copy.state import CopyState
 from persistence_cassandra.copy.target import Outcome, TargetConflict, TargetWriter
@@ -314,6 +319,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
                 limited(partial(copy_history_tasks, ctx, shard_id, category))
                 for category in TaskCategory
             )
+            units.append(limited(partial(copy_replication_dlq, ctx, shard_id)))
         return units
 
     # The configured shards go first: their runs and tasks need only the shard rows, so they
@@ -326,6 +332,8 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
             copy_cluster_metadata(ctx),
             copy_history(ctx, configured),
             copy_task_queues(ctx),
+            copy_queues(ctx),
+            copy_nexus_endpoints(ctx),
             *per_shard(configured),
         ]
     )

@@ -30,6 +30,11 @@ class RecordKind(enum.Enum):
     HISTORY_TASKS = "history tasks"
     TASK_QUEUES = "task queues"
     TASKS = "tasks"
+    # -- schema v1.1
+    QUEUES = "queues"
+    QUEUE_MESSAGES = "queue messages"
+    NEXUS_ENDPOINTS = "nexus endpoints"
+    REPLICATION_DLQ_TASKS = "replication DLQ tasks"
 
     @property
     def label(self) -> str:

@@ -21,13 +21,21 @@ from persistence_cassandra.records import (
     CurrentExecution,
     ExecutionKey,
     GetHistoryTasksRequest,
+    GetReplicationTasksFromDLQRequest,
     GetTasksRequest,
     HistoryNode,
     HistoryTask,
     HistoryTreeBranch,
     NamespaceRecord,
+    NexusEndpointRecord,
     Page,
+    QueueInfo,
+    QueueKey,
+    QueueMessage,
+    QueueRecord,
     ReadHistoryBranchRequest,
+    ReadQueueMessagesRequest,
+    ReplicationDLQTask,
     ShardRecord,
     TaskCategory,
     TaskKey,
@@ -41,6 +49,8 @@ from persistence_cassandra.stores import (
     ExecutionStore,
     HistoryStore,
     MetadataStore,
+    NexusEndpointStore,
+    QueueStore,
     ShardStore,
     TaskStore,
 )
@@ -77,10 +87,56 @@ class StoreSet(Protocol):
     task: TaskStore
     metadata: MetadataStore
     cluster_metadata: ClusterMetadataStore
+    queue: QueueStore
+    nexus_endpoint: NexusEndpointStore
     description: str
 
 
-class StoreReader:
+# --------------------------------------------------------------------------- queues, Nexus,
+# replication DLQ (schema v1.1): read methods of StoreReader, kept in their own section.
+
+
+class _QueueReads:
+    _stores: StoreSet
+
+    async def queues(self, queue_type: int, page_size: int, token: bytes) -> Page[QueueInfo]:
+        return await self._stores.queue.list_queues(queue_type, page_size, token)
+
+    async def queue(self, key: QueueKey) -> QueueRecord | None:
+        try:
+            return await self._stores.queue.get_queue(key)
+        except NotFound:
+            return None
+
+    async def queue_messages(
+        self, key: QueueKey, page_size: int, token: bytes
+    ) -> Page[QueueMessage]:
+        return await self._stores.queue.read_messages(
+            ReadQueueMessagesRequest(key, page_size, token, inclusive_min_message_id=MIN_ID)
+        )
+
+    async def nexus_endpoints(self, page_size: int, token: bytes) -> Page[NexusEndpointRecord]:
+        page = await self._stores.nexus_endpoint.list_nexus_endpoints(page_size, token)
+        return Page(page.endpoints, page.next_page_token)
+
+    async def nexus_endpoint(self, endpoint_id: str) -> NexusEndpointRecord | None:
+        try:
+            return await self._stores.nexus_endpoint.get_nexus_endpoint(endpoint_id)
+        except NotFound:
+            return None
+
+    async def nexus_table_version(self) -> int:
+        return (await self._stores.nexus_endpoint.list_nexus_endpoints(1)).table_version
+
+    async def replication_dlq_tasks(
+        self, shard_id: int, source_cluster: str, page_size: int, token: bytes
+    ) -> Page[ReplicationDLQTask]:
+        return await self._stores.execution.get_replication_tasks_from_dlq(
+            GetReplicationTasksFromDLQRequest(shard_id, source_cluster, 0, MAX_ID, page_size, token)
+        )
+
+
+class StoreReader(_QueueReads):
     """The read methods of a store set, and nothing else."""
 
     def __init__(self, stores: StoreSet) -> None:

@@ -18,11 +18,12 @@ Every write goes through one semaphore, which bounds the writes in flight for th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, StoreSet
 from persistence_cassandra.errors import (
@@ -46,6 +47,11 @@ from persistence_cassandra.records import (
     HistoryTask,
     HistoryTreeBranch,
     NamespaceRecord,
+    NexusEndpointRecord,
+    QueueKey,
+    QueueMessage,
+    QueueRecord,
+    ReplicationDLQTask,
     ShardRecord,
     TaskQueueKey,
     TaskQueueRecord,
@@ -134,7 +140,158 @@ def batches(
         yield batch
 
 
-class TargetWriter:
+# --------------------------------------------------------------------------- queues, Nexus,
+# replication DLQ (schema v1.1): write methods of TargetWriter, kept in their own section.
+
+FILLER = DataBlob(b"", "pc-copy-filler")
+"""What a copy enqueues (and deletes at once) to make the target assign the source's ids past a
+message the source deleted: ids are only ever assigned by enqueueing."""
+
+
+async def _landed(write: Awaitable[T]) -> T:
+    """``write``, finished even when the copy is cancelled meanwhile (the cancellation is
+    raised once it has landed). Ids are assigned by enqueueing: an enqueue that a cancelled copy
+    left in flight (an SQL unit still queued, a request on the wire) would otherwise take an id
+    after the copy stopped, under the resumed copy's feet."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+class _QueueWrites:
+    """Mixed into :class:`TargetWriter`, which provides these members."""
+
+    _stores: StoreSet
+    reader: StoreReader
+    force: bool
+
+    if TYPE_CHECKING:
+
+        def _conflict(self, what: str) -> TargetConflict: ...
+
+        async def _write(
+            self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+        ) -> T: ...
+
+    async def put_queue(self, record: QueueRecord) -> tuple[Outcome, QueueRecord]:
+        """Create the queue with the source's metadata at the source's version (each update
+        adds one), or take up a queue an interrupted run of this copy left; returns the outcome
+        and the target's queue. A target queue ahead of the source is a conflict that
+        ``force`` cannot settle: queues cannot be deleted."""
+        store = self._stores.queue
+        existing = await self.reader.queue(record.key)
+        if existing == record:
+            return Outcome.PRESENT, record
+        if existing is None:
+            await self._write(store.create_queue, record.key, record.metadata)
+            existing = await self.reader.queue(record.key)
+            assert existing is not None
+        if (
+            existing.version > record.version
+            or existing.next_message_id > record.next_message_id
+            or (existing.version == record.version and existing.metadata != record.metadata)
+        ):
+            raise TargetConflict(
+                f"target {self.reader.description} already holds a different queue "
+                f"{record.key.queue_type}/{record.key.queue_name!r} (queues cannot be overwritten)"
+            )
+        for version in range(existing.version, record.version):
+            await self._write(store.update_queue_metadata, record.key, record.metadata, version)
+        # A filler an interrupted run enqueued but did not delete yet.
+        token = b""
+        while True:
+            page = await self.reader.queue_messages(record.key, 1000, token)
+            for message in page.items:
+                if message.payload.encoding == FILLER.encoding:
+                    await self._write(store.delete_message, record.key, message.message_id)
+            token = page.next_page_token
+            if not token:
+                break
+        current = await self.reader.queue(record.key)
+        assert current is not None
+        return Outcome.WRITTEN, current
+
+    async def _filler(self, key: QueueKey) -> int:
+        store = self._stores.queue
+        filler_id = await self._write(store.enqueue_message, key, FILLER)
+        await self._write(store.delete_message, key, filler_id)
+        return filler_id
+
+    async def _advance_queue(self, key: QueueKey, next_id: int, wanted: int) -> int:
+        while next_id < wanted:
+            next_id = await _landed(self._filler(key)) + 1
+        return next_id
+
+    async def put_queue_messages(
+        self, key: QueueKey, next_id: int, messages: list[QueueMessage]
+    ) -> int:
+        """Enqueue the source's messages with their own ids (those below ``next_id`` are this
+        copy's already); returns the target's next id."""
+        for message in messages:
+            if message.message_id < next_id:
+                continue
+            next_id = await self._advance_queue(key, next_id, message.message_id)
+            assigned = await _landed(
+                self._write(self._stores.queue.enqueue_message, key, message.payload)
+            )
+            if assigned != message.message_id:
+                raise CopyInterrupted(
+                    f"queue {key.queue_type}/{key.queue_name!r}: the target assigned id "
+                    f"{assigned} to source message {message.message_id} (another writer?)"
+                )
+            next_id = assigned + 1
+        return next_id
+
+    async def finish_queue(self, record: QueueRecord, next_id: int) -> None:
+        """Bring the target's next id and min id to the source's."""
+        await self._advance_queue(record.key, next_id, record.next_message_id)
+        if record.min_message_id > 0:
+            await self._write(
+                self._stores.queue.range_delete_messages, record.key, record.min_message_id - 1
+            )
+
+    async def put_nexus_endpoint(self, record: NexusEndpointRecord) -> Outcome:
+        """Create the endpoint and step its version up to the source's (every write adds one;
+        the table version counts this store's own writes and is not copied)."""
+        store = self._stores.nexus_endpoint
+        existing = await self.reader.nexus_endpoint(record.id)
+        if existing == record:
+            return Outcome.PRESENT
+        outcome = Outcome.WRITTEN
+        if existing is not None and (
+            existing.data != record.data or existing.version > record.version
+        ):
+            if not self.force:
+                raise self._conflict(f"nexus endpoint {record.id!r}")
+            table_version = await self.reader.nexus_table_version()
+            await self._write(store.delete_nexus_endpoint, record.id, table_version)
+            existing, outcome = None, Outcome.OVERWRITTEN
+        version = existing.version if existing is not None else 0
+        while version < record.version:
+            table_version = await self.reader.nexus_table_version()
+            step = NexusEndpointRecord(record.id, record.data, version)
+            try:
+                await self._write(store.create_or_update_nexus_endpoint, step, table_version)
+            except ConditionFailed:
+                raise CopyInterrupted(
+                    f"nexus endpoint {record.id!r}: the target's registry changed during the "
+                    "copy (another writer?)"
+                ) from None
+            version += 1
+        return outcome
+
+    async def put_replication_dlq_tasks(
+        self, shard_id: int, tasks: list[ReplicationDLQTask]
+    ) -> None:
+        for task in tasks:
+            await self._write(self._stores.execution.put_replication_task_to_dlq, shard_id, task)
+
+
+class TargetWriter(_QueueWrites):
     """The target stores, written through conditional creates and upserts."""
 
     def __init__(self, stores: StoreSet, *, force: bool, max_in_flight: int) -> None:

@@ -36,6 +36,7 @@ from persistence_cassandra.records import (
     TaskQueueKey,
     truncate_to_ms,
 )
+from persistence_cassandra.workload.dead_letters import DeadLetterReplayer
 from persistence_cassandra.workload.history_queues import TimerQueue, TransferQueue
 from persistence_cassandra.workload.integrity import check_integrity
 from persistence_cassandra.workload.matching import TaskQueueOwner
@@ -246,7 +247,10 @@ async def _prepare(
         for shard_id in range(1, settings.shards + 1)
     ]
     await asyncio.gather(*(shard.acquire() for shard in owners))
-    handle = _transfer_handler(context)
+    dead_letters = DeadLetterReplayer(persistence, settings.run_tag, violations, counters)
+    context.dead_letters = dead_letters
+    handle = dead_letters.wrap(_transfer_handler(context))
+    background.start(dead_letters.run())
     for shard in owners:
         services = ShardServices(
             shard,
@@ -376,6 +380,8 @@ async def _drain(context: WorkloadContext) -> None:
     """Finish the background work nobody waits for (close tasks, the last acks)."""
     for services in context.shards.values():
         await services.transfer.process()
+    if context.dead_letters is not None:
+        await context.dead_letters.replay()
     for queue in (*context.workflow_queues, *context.activity_queues):
         await queue.drain()
 

@@ -12,7 +12,9 @@ What is checked, for every workflow whose steps all succeeded:
   starts with the start event and ends with a closing event;
 * after a **reset**, the abandoned branch is still readable whole, and the tree lists both;
 * **no task is left over**: no transfer or timer task with an id of this run's shard leases,
-  no matching task in this run's task-queue leases.
+  no matching task in this run's task-queue leases;
+* **poison tasks were replayed**: the run's history-task DLQ is empty and every task parked
+  there was delivered again exactly once.
 
 Violations the workload recorded while running (lost tasks, out-of-order reads, failed steps)
 come first in the report.
@@ -308,6 +310,13 @@ async def check_integrity(context: WorkloadContext, *, concurrency: int = 16) ->
         await checker.leftover_tasks()
     except Exception as error:
         checker.violations.append(Violation("leftover tasks", f"scan failed: {_describe(error)}"))
+    if context.dead_letters is not None:
+        try:
+            checker.violations += await context.dead_letters.check()
+        except Exception as error:
+            checker.violations.append(
+                Violation("dead-letter queue", f"check failed: {_describe(error)}")
+            )
     report.violations = [*context.violations.items, *checker.violations]
     report.seconds = time.perf_counter() - started
     return report

@@ -106,6 +106,10 @@ class Counters:
     """Chains stopped because their shard moved to another member (it finishes them)."""
     recovered: int = 0
     """Chains taken over mid-run and finished from their stored mutable state."""
+    poison_tasks_parked: int = 0
+    """Transfer tasks that failed their first delivery and went to the history-task DLQ."""
+    poison_tasks_replayed: int = 0
+    """Parked tasks delivered again from the DLQ (and acknowledged there)."""
 
 
 @dataclass(frozen=True, slots=True)

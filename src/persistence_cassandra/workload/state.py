@@ -15,6 +15,7 @@ from datetime import datetime
 from persistence_cassandra.managers.history import HistoryBranchManager
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import ExecutionKey, WorkflowState
+from persistence_cassandra.workload.dead_letters import DeadLetterReplayer
 from persistence_cassandra.workload.history_queues import TimerQueue, TransferQueue
 from persistence_cassandra.workload.matching import TaskQueueOwner
 from persistence_cassandra.workload.report import Counters, ViolationLog, WorkloadSettings
@@ -117,6 +118,8 @@ class WorkloadContext:
     chains: list[ChainState] = field(default_factory=list)
     signals: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     """Waiters of signal transfer tasks, by token (the transfer queue delivers them)."""
+    dead_letters: DeadLetterReplayer | None = None
+    """Parks poison transfer tasks in a history-task DLQ and replays them (single process)."""
 
     def queue(self, name: str) -> TaskQueueOwner:
         for queue in (*self.workflow_queues, *self.activity_queues):

@@ -137,7 +137,7 @@ async def test_concurrent_schema_creation_applies_each_version_once(
             history = connection.execute(
                 "SELECT old_version, new_version FROM schema_update_history ORDER BY update_time"
             ).fetchall()
-        assert history == [("0", "0.0"), ("0.0", EXPECTED_SCHEMA_VERSION)]
+        assert history == [("0", "0.0"), ("0.0", "1.0"), ("1.0", EXPECTED_SCHEMA_VERSION)]
     finally:
         _drop_database(postgres_params, name)
 

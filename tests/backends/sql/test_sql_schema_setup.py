@@ -68,7 +68,8 @@ def _set_sqlite_version(path: Path, version: str) -> None:
     connection.close()
 
 
-SETUP_HISTORY = [("0", "0.0"), ("0.0", EXPECTED_SCHEMA_VERSION)]
+SETUP_HISTORY = [("0", "0.0"), ("0.0", "1.0"), ("1.0", EXPECTED_SCHEMA_VERSION)]
+"""A setup to the bundled latest: the base version, then one entry per bundled version."""
 
 
 async def _assert_tool_sees_a_clean_schema(target: list[str], schema_name: str) -> None:
@@ -85,7 +86,7 @@ async def _assert_tool_sees_a_clean_schema(target: list[str], schema_name: str) 
     verify = await schema_cli(*target, "verify", "--schema-name", schema_name)
     assert verify.exit_code == 0, verify.output
     # Checked against recorded checksums, not skipped as "applied by another tool".
-    assert f"verified versions: {EXPECTED_SCHEMA_VERSION}: ok" in verify.stdout
+    assert f"verified versions: 1.0, {EXPECTED_SCHEMA_VERSION}: ok" in verify.stdout
     assert "not checked" not in verify.stdout
     history = await schema_cli(*target, "history")
     assert history.exit_code == 0, history.output
@@ -116,7 +117,10 @@ async def test_a_memory_database_gets_the_engines_bookkeeping() -> None:
         rows = await runner.read(
             lambda tx: tx.fetchall("SELECT version, kind, state FROM schema_migration")
         )
-        assert rows == [(EXPECTED_SCHEMA_VERSION, "update", "applied")]
+        assert rows == [
+            ("1.0", "update", "applied"),
+            (EXPECTED_SCHEMA_VERSION, "update", "applied"),
+        ]
         info = await bundle.server_info()  # type: ignore[misc]
         assert info["schema_version"] == EXPECTED_SCHEMA_VERSION
         assert await ensure_shard(bundle, 2) == 1

@@ -162,10 +162,16 @@ async def test_schema_is_created_once_and_reopening_keeps_data(tmp_path: Path) -
         "ORDER BY update_time"
     ).fetchall()
     connection.close()
-    # The engine's setup (0.0) then its update to the bundled version, each recorded once.
+    # The engine's setup (0.0) then its updates to each bundled version, each recorded once.
     assert history == [
         ("0", "0.0", "initial version"),
-        ("0.0", EXPECTED_SCHEMA_VERSION, "base version of the persistence schema"),
+        ("0.0", "1.0", "base version of the persistence schema"),
+        (
+            "1.0",
+            EXPECTED_SCHEMA_VERSION,
+            "queues (history-task and namespace replication DLQs), replication-task DLQ, "
+            "Nexus endpoints",
+        ),
     ]
 
 

@@ -14,6 +14,10 @@ from persistence_cassandra.backends.cassandra.cluster_metadata_store import (
 from persistence_cassandra.backends.cassandra.execution_store import CassandraExecutionStore
 from persistence_cassandra.backends.cassandra.history_store import CassandraHistoryStore
 from persistence_cassandra.backends.cassandra.metadata_store import CassandraMetadataStore
+from persistence_cassandra.backends.cassandra.nexus_endpoint_store import (
+    CassandraNexusEndpointStore,
+)
+from persistence_cassandra.backends.cassandra.queue_store import CassandraQueueStore
 from persistence_cassandra.backends.cassandra.schema_setup import (
     KeyspaceVersionReader,
     create_keyspace_and_schema,
@@ -29,6 +33,8 @@ from persistence_cassandra.stores import (
     ExecutionStore,
     HistoryStore,
     MetadataStore,
+    NexusEndpointStore,
+    QueueStore,
     ShardStore,
     StoreBundle,
     TaskStore,
@@ -81,6 +87,8 @@ class CassandraBackend:
             close=session.close,
             description=session.description,
             server_info=server_info,
+            queue=CassandraQueueStore(session),
+            nexus_endpoint=CassandraNexusEndpointStore(session),
         )
 
 
@@ -93,3 +101,5 @@ if __debug__:  # typing-only proof that each store satisfies its Protocol
     _task: type[TaskStore] = CassandraTaskStore
     _metadata: type[MetadataStore] = CassandraMetadataStore
     _cluster: type[ClusterMetadataStore] = CassandraClusterMetadataStore
+    _queue: type[QueueStore] = CassandraQueueStore
+    _nexus: type[NexusEndpointStore] = CassandraNexusEndpointStore

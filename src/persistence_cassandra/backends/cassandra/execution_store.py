@@ -29,6 +29,7 @@ from persistence_cassandra.backends.cassandra.execution_rows import (
     run_row_key,
     task_fire_time_ms,
 )
+from persistence_cassandra.backends.cassandra.replication_dlq import CassandraReplicationDLQ
 from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.records import (
     ConflictResolveWorkflowExecutionRequest,
@@ -83,7 +84,7 @@ GET_HISTORY_TASKS = (
 RANGE_DELETE_HISTORY_TASKS = f"DELETE FROM executions WHERE {_TASK_RANGE}"
 
 
-class CassandraExecutionStore:
+class CassandraExecutionStore(CassandraReplicationDLQ):
     def __init__(self, session: CassandraSession) -> None:
         self._session = session
 

@@ -9,6 +9,8 @@ from persistence_cassandra.backends.sql.cluster_metadata_store import SqlCluster
 from persistence_cassandra.backends.sql.execution_store import SqlExecutionStore
 from persistence_cassandra.backends.sql.history_store import SqlHistoryStore
 from persistence_cassandra.backends.sql.metadata_store import SqlMetadataStore
+from persistence_cassandra.backends.sql.nexus_endpoint_store import SqlNexusEndpointStore
+from persistence_cassandra.backends.sql.queue_store import SqlQueueStore
 from persistence_cassandra.backends.sql.schema_setup import SqlVersionReader, verify_schema_version
 from persistence_cassandra.backends.sql.shard_store import SqlShardStore
 from persistence_cassandra.backends.sql.task_store import SqlTaskStore
@@ -58,4 +60,6 @@ async def open_sql_bundle(
         close=runner.close,
         description=description,
         server_info=server_info,
+        queue=SqlQueueStore(runner),
+        nexus_endpoint=SqlNexusEndpointStore(runner),
     )

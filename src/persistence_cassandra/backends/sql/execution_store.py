@@ -20,6 +20,7 @@ from persistence_cassandra.backends.sql.execution_writes import (
     run_params,
 )
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
+from persistence_cassandra.backends.sql.replication_dlq import SqlReplicationDLQ
 from persistence_cassandra.backends.sql.shard_store import expect_fence
 from persistence_cassandra.backends.sql.statements import (
     MUTABLE_STATE_PARTS,
@@ -99,7 +100,7 @@ def _read_mutable_state(tx: Tx, shard_id: int, key: ExecutionKey) -> WorkflowMut
     return state
 
 
-class SqlExecutionStore:
+class SqlExecutionStore(SqlReplicationDLQ):
     def __init__(self, runner: TransactionRunner) -> None:
         self._runner = runner
         self._sql = ExecutionSql(runner.dialect)

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from persistence_cassandra.testing.suite.cluster import TestClusterMembership, TestClusterMetadata
 from persistence_cassandra.testing.suite.concurrency import TestConcurrency
+from persistence_cassandra.testing.suite.dead_letter_queues import (
+    TestHistoryTaskDLQ,
+    TestNamespaceReplicationQueue,
+)
 from persistence_cassandra.testing.suite.execution_collections import (
     TestExecutionCollections,
     TestExecutionDeleteAndList,
@@ -32,6 +36,12 @@ from persistence_cassandra.testing.suite.history_branch import (
 from persistence_cassandra.testing.suite.history_rows import TestHistoryStoreRows
 from persistence_cassandra.testing.suite.history_tasks import TestHistoryTasks
 from persistence_cassandra.testing.suite.namespaces import TestNamespaces
+from persistence_cassandra.testing.suite.nexus_endpoints import TestNexusEndpoints
+from persistence_cassandra.testing.suite.queues import (
+    TestQueueConcurrency,
+    TestQueueStore,
+)
+from persistence_cassandra.testing.suite.replication_dlq import TestReplicationDLQ
 from persistence_cassandra.testing.suite.shard import TestShardStore
 from persistence_cassandra.testing.suite.task_store import TestTaskQueues, TestTasks
 
@@ -48,8 +58,15 @@ __all__ = [
     "TestHistoryBranch",
     "TestHistoryForkAndDelete",
     "TestHistoryStoreRows",
+    # -- queues, dead-letter queues and Nexus endpoints (schema v1.1)
+    "TestHistoryTaskDLQ",
     "TestHistoryTasks",
+    "TestNamespaceReplicationQueue",
     "TestNamespaces",
+    "TestNexusEndpoints",
+    "TestQueueConcurrency",
+    "TestQueueStore",
+    "TestReplicationDLQ",
     "TestSetWorkflowExecution",
     "TestShardStore",
     "TestTaskQueues",

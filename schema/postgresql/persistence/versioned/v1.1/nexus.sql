@@ -1,0 +1,17 @@
+-- persistence-cassandra PostgreSQL schema 1.1: the Nexus endpoint registry.
+
+CREATE TABLE nexus_endpoints (
+  id TEXT NOT NULL,
+  data BYTEA NOT NULL,
+  data_encoding TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  PRIMARY KEY (id)
+);
+
+-- The table version (one row, id = 0), locked and bumped by every endpoint write in the same
+-- transaction as the endpoint row.
+CREATE TABLE nexus_endpoints_partition_status (
+  id INTEGER NOT NULL,
+  version BIGINT NOT NULL,
+  PRIMARY KEY (id)
+);
