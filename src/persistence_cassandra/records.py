@@ -20,7 +20,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -117,21 +117,41 @@ class TaskCategoryType(enum.IntEnum):
     """Ordered by (fire time, task id)."""
 
 
-class TaskCategory(enum.IntEnum):
-    """History task categories; the integers are persisted and frozen."""
+@dataclass(frozen=True, slots=True)
+class TaskCategory:
+    """A history task category: its persisted id, a name, and how its tasks are ordered.
 
-    TRANSFER = 1
-    TIMER = 2
-    REPLICATION = 3
-    VISIBILITY = 4
-    ARCHIVAL = 5
-    OUTBOUND = 7
+    Categories are open: a server registers its own with
+    :func:`persistence_cassandra.task_categories.register_task_category`. The built-ins are
+    class attributes (``TaskCategory.TRANSFER`` ...) with ids that are persisted and frozen
+    (Temporal's values; 6, its in-memory timer, is never persisted and stays reserved).
+    """
 
-    @property
-    def category_type(self) -> TaskCategoryType:
-        if self in (TaskCategory.TIMER, TaskCategory.ARCHIVAL):
-            return TaskCategoryType.SCHEDULED
-        return TaskCategoryType.IMMEDIATE
+    id: int
+    name: str
+    category_type: TaskCategoryType
+
+    TRANSFER: ClassVar[TaskCategory]
+    TIMER: ClassVar[TaskCategory]
+    REPLICATION: ClassVar[TaskCategory]
+    VISIBILITY: ClassVar[TaskCategory]
+    ARCHIVAL: ClassVar[TaskCategory]
+    OUTBOUND: ClassVar[TaskCategory]
+
+    def __int__(self) -> int:
+        # Backends persist the id: ``int(category)`` is what they write.
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"TaskCategory({self.id}, {self.name!r}, {self.category_type.name})"
+
+
+TaskCategory.TRANSFER = TaskCategory(1, "TRANSFER", TaskCategoryType.IMMEDIATE)
+TaskCategory.TIMER = TaskCategory(2, "TIMER", TaskCategoryType.SCHEDULED)
+TaskCategory.REPLICATION = TaskCategory(3, "REPLICATION", TaskCategoryType.IMMEDIATE)
+TaskCategory.VISIBILITY = TaskCategory(4, "VISIBILITY", TaskCategoryType.IMMEDIATE)
+TaskCategory.ARCHIVAL = TaskCategory(5, "ARCHIVAL", TaskCategoryType.SCHEDULED)
+TaskCategory.OUTBOUND = TaskCategory(7, "OUTBOUND", TaskCategoryType.IMMEDIATE)
 
 
 @dataclass(frozen=True, slots=True, order=True)

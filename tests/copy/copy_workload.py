@@ -55,6 +55,7 @@ from persistence_cassandra.records import (
     WorkflowState,
     truncate_to_ms,
 )
+from persistence_cassandra.task_categories import registered_task_categories
 
 STATUS_RUNNING = 1
 STATUS_COMPLETED = 2
@@ -475,7 +476,7 @@ async def capture(stores: StoreSet, shard_ids: range | list[int]) -> dict[str, A
                 "is_current": current.run_id == key.run_id,
                 "history": histories,
             }
-        for category in TaskCategory:
+        for category in registered_task_categories():
             content[f"shard {shard_id} {category.name} tasks"] = await _pages(
                 lambda t, s=shard_id, c=category: stores.execution.get_history_tasks(
                     GetHistoryTasksRequest(s, c, TASKS_LOW, TASKS_HIGH, 4, t)

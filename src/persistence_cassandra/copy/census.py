@@ -31,7 +31,8 @@ from persistence_cassandra.copy.digest import (
 )
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, branches_to_read, read_ahead
 from persistence_cassandra.copy.units import current_pointers, gather_all
-from persistence_cassandra.records import Page, TaskCategory, TaskQueueRecord
+from persistence_cassandra.records import Page, TaskQueueRecord
+from persistence_cassandra.task_categories import registered_task_categories
 
 __all__ = ["holds_any_data", "take_census"]
 
@@ -111,7 +112,7 @@ async def take_census(reader: StoreReader, shard_ids: Iterable[int]) -> Census:
                             census.add(
                                 current_facts(shard_id, key.namespace_id, key.workflow_id, pointer)
                             )
-            for category in TaskCategory:
+            for category in registered_task_categories():
                 fetch = partial(reader.history_tasks, shard_id, category, page_size)
                 async for task in _records(fetch):
                     census.add(history_task_facts(shard_id, task))

@@ -50,7 +50,7 @@ from persistence_cassandra.copy.units import (
     copy_task_queues,
     gather_all,
 )
-from persistence_cassandra.records import TaskCategory
+from persistence_cassandra.task_categories import registered_task_categories
 
 __all__ = [
     "CopyOptions",
@@ -312,7 +312,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
             units.append(limited(partial(copy_executions, ctx, shard_id)))
             units.extend(
                 limited(partial(copy_history_tasks, ctx, shard_id, category))
-                for category in TaskCategory
+                for category in registered_task_categories()
             )
         return units
 

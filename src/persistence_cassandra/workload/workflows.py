@@ -355,7 +355,7 @@ class WorkflowChain:
                 for spec, task_id in zip(specs, task_ids, strict=True)
             ]
             # Waiters exist before the tasks can: the timer queue may read them at once.
-            timer_ids = [t.key.task_id for t in tasks if t.category is TaskCategory.TIMER]
+            timer_ids = [t.key.task_id for t in tasks if t.category == TaskCategory.TIMER]
             for task_id in timer_ids:
                 self._timers[task_id] = shard.timers.expect(task_id)
             try:
@@ -369,9 +369,9 @@ class WorkflowChain:
 
         await shard.owner.commit(len(specs), write)
         for task in written:
-            if task.category is TaskCategory.TIMER:
+            if task.category == TaskCategory.TIMER:
                 shard.timers.scheduled(task.key)
-        if any(task.category is TaskCategory.TRANSFER for task in written):
+        if any(task.category == TaskCategory.TRANSFER for task in written):
             shard.transfer.notify()
         return written
 

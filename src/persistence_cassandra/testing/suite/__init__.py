@@ -33,6 +33,7 @@ from persistence_cassandra.testing.suite.history_rows import TestHistoryStoreRow
 from persistence_cassandra.testing.suite.history_tasks import TestHistoryTasks
 from persistence_cassandra.testing.suite.namespaces import TestNamespaces
 from persistence_cassandra.testing.suite.shard import TestShardStore
+from persistence_cassandra.testing.suite.task_categories import TestRegisteredTaskCategories
 from persistence_cassandra.testing.suite.task_store import TestTaskQueues, TestTasks
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "TestHistoryStoreRows",
     "TestHistoryTasks",
     "TestNamespaces",
+    "TestRegisteredTaskCategories",
     "TestSetWorkflowExecution",
     "TestShardStore",
     "TestTaskQueues",
