@@ -39,6 +39,7 @@ from persistence_cassandra.stores import (
     MetadataStore,
     ShardStore,
     StoreBundle,
+    TaskScavenger,
     TaskStore,
 )
 
@@ -156,6 +157,7 @@ def wrap_bundle(
             description=bundle.description,
             backend_name=backend_name,
             raw=bundle,
+            task_scavenger=bundle.task_scavenger,
         )
     chain = InterceptorChain(layers)
     return Persistence(
@@ -170,6 +172,11 @@ def wrap_bundle(
         description=bundle.description,
         backend_name=backend_name,
         raw=bundle,
+        task_scavenger=(
+            None
+            if bundle.task_scavenger is None
+            else wrap_store(bundle.task_scavenger, TaskScavenger, chain)
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from persistence_cassandra.stores import (
     MetadataStore,
     ShardStore,
     StoreBundle,
+    TaskScavenger,
     TaskStore,
 )
 
@@ -50,6 +51,10 @@ class Persistence:
     backend_name: str
     raw: StoreBundle = field(repr=False)
     """The backend's stores without middleware (baselines and diagnostics only)."""
+    task_scavenger: TaskScavenger | None = None
+    """Deletes expired tasks and sticky queues where the backend keeps them until told
+    (``capabilities.expired_tasks_need_scavenging``); ``None`` where TTLs do it. Run it on a
+    schedule with :class:`persistence_cassandra.maintenance.TaskScavengerSchedule`."""
     _history_manager: HistoryBranchManager | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 

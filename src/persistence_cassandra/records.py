@@ -429,11 +429,25 @@ class TaskQueueKey:
     """1 = workflow task queue, 2 = activity task queue (Temporal's values)."""
 
 
+class TaskQueueKind(enum.IntEnum):
+    """Stable persisted values (Temporal's ``TaskQueueKind``)."""
+
+    NORMAL = 1
+    STICKY = 2
+    """A worker's own queue: it (and, on SQL, its tasks) is gone once ``expiry`` passes unless
+    its owner keeps moving the expiry forward with ``update_task_queue``."""
+
+
 @dataclass(slots=True, unsafe_hash=True)
 class TaskQueueRecord:
     key: TaskQueueKey
     range_id: int
     info: DataBlob
+    # Sticky task queues (schema 1.1).
+    kind: TaskQueueKind = TaskQueueKind.NORMAL
+    expiry: datetime | None = None
+    """Past this time the queue does not exist: TTL on Cassandra, hidden and scavenged on
+    SQL. ``None``: it never expires (normal queues)."""
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -452,6 +466,9 @@ class CreateTasksRequest:
     tasks: Sequence[TaskRecord]
     updated_info: DataBlob | None = None
     """When set, the queue's info blob is rewritten in the same atomic unit."""
+    queue_expiry: datetime | None = None
+    """A sticky queue's expiry (as last written): the lease check rewrites the queue's row,
+    and on Cassandra that write must keep the row's TTL. ``None`` for normal queues."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,3 +527,42 @@ class GetClusterMembersRequest:
     last_heartbeat_within: timedelta | None = None
     page_size: int = 100
     next_page_token: bytes = b""
+
+
+# --------------------------------------------------------------------------- task-queue user data
+# Worker-versioning data a matching service keeps per task queue (Temporal's
+# ``TaskQueueUserData``), and the build-id -> task-queue mapping written with it.
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class TaskQueueUserData:
+    """One task queue's user-data blob and its version (1 after the first write)."""
+
+    namespace_id: str
+    task_queue: str
+    data: DataBlob
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueueUserDataUpdate:
+    """A compare-and-set of one queue's user data.
+
+    ``version`` is the version the caller read (0 when the queue has none yet); the store
+    writes ``version + 1``. The build ids are added to / removed from the queue's build-id
+    mapping in the same atomic unit.
+    """
+
+    task_queue: str
+    data: DataBlob
+    version: int
+    build_ids_added: frozenset[str] = frozenset()
+    build_ids_removed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTaskQueueUserDataRequest:
+    """Several queues of one namespace, written all or nothing (one conditional write)."""
+
+    namespace_id: str
+    updates: Sequence[TaskQueueUserDataUpdate]

@@ -51,7 +51,9 @@ from persistence_cassandra.records import (
     TaskKey,
     TaskQueueKey,
     TaskQueueRecord,
+    TaskQueueUserData,
     TaskRecord,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     WorkflowMutableState,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "MetadataStore",
     "ShardStore",
     "StoreBundle",
+    "TaskScavenger",
     "TaskStore",
 ]
 
@@ -269,6 +272,35 @@ class TaskStore(Protocol):
         backend cannot know it."""
         ...
 
+    # ----------------------------------------------------------------- task-queue user data
+    # One versioned blob per task queue per namespace, plus the build-id -> task-queue
+    # mapping written in the same atomic unit (worker versioning).
+
+    async def get_task_queue_user_data(
+        self, namespace_id: str, task_queue: str
+    ) -> TaskQueueUserData:
+        """``NotFound`` if the queue has no user data."""
+        ...
+
+    async def update_task_queue_user_data(self, request: UpdateTaskQueueUserDataRequest) -> None:
+        """Compare-and-set every queue's version (0 = none yet; ``version + 1`` is written)
+        and apply its build-id mapping changes, all in one atomic unit per namespace. Any
+        mismatch writes nothing and raises ``TaskQueueUserDataConflict`` naming the
+        conflicting queues."""
+        ...
+
+    async def list_task_queue_user_data(
+        self, namespace_id: str, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueUserData]:
+        """Every queue of the namespace that has user data, in pages."""
+        ...
+
+    async def get_task_queues_by_build_id(self, namespace_id: str, build_id: str) -> list[str]:
+        """The queues whose mapping names ``build_id`` (any order)."""
+        ...
+
+    async def count_task_queues_by_build_id(self, namespace_id: str, build_id: str) -> int: ...
+
 
 @runtime_checkable
 class MetadataStore(Protocol):
@@ -350,7 +382,26 @@ class Capabilities:
     """Expired membership rows must be pruned explicitly (no TTL)."""
     concurrent_writers: bool = True
     """Several connections may write at once (false for an in-memory SQLite database)."""
+    expired_tasks_need_scavenging: bool = False
+    """Expired tasks and sticky queues stay stored (hidden from reads) until a
+    :class:`TaskScavenger` deletes them; false where TTLs do the work (Cassandra)."""
     extra: dict[str, bool] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- optional capabilities
+
+
+@runtime_checkable
+class TaskScavenger(Protocol):
+    """Deletes matching state whose expiry has passed, where the backend keeps it until told
+    (SQL: no TTL). Offered as :attr:`StoreBundle.task_scavenger` when
+    ``Capabilities.expired_tasks_need_scavenging``; run it on a schedule with
+    :class:`persistence_cassandra.maintenance.TaskScavengerSchedule`."""
+
+    async def scavenge_expired_tasks(self, limit: int = 1000) -> int:
+        """Delete expired tasks and expired (sticky) task queues with all their tasks, in
+        transactions of at most ``limit`` rows; returns how many rows went."""
+        ...
 
 
 @dataclass(slots=True)
@@ -373,3 +424,5 @@ class StoreBundle:
     ``server_version`` (SQLite library version, PostgreSQL ``version()``, Cassandra
     ``release_version``) and ``schema_version`` (the stored ``curr_version``); others are
     shown as given."""
+    task_scavenger: TaskScavenger | None = None
+    """Optional (see :class:`TaskScavenger`): ``None`` where expiry needs no maintenance."""

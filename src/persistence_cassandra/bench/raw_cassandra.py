@@ -416,7 +416,7 @@ class RawCassandraBaseline:
         statements.append(
             (
                 TOUCH_QUEUE,
-                (request.range_id, *partition, ROW_QUEUE, QUEUE_ROW_TASK_ID, request.range_id),
+                (0, request.range_id, *partition, ROW_QUEUE, QUEUE_ROW_TASK_ID, request.range_id),
             )
         )
         await self._batch(statements)

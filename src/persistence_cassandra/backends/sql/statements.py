@@ -243,8 +243,13 @@ def sql_statements(dialect: SqlDialect) -> SqlStatements:
         upsert_tree=dialect.upsert(
             "history_tree", ("shard_id", "tree_id", "branch_id"), ("data", "data_encoding")
         ),
-        lock_queue_shared=f"SELECT range_id FROM task_queues WHERE {QUEUE_WHERE}{shared}",
-        lock_queue_exclusive=f"SELECT range_id FROM task_queues WHERE {QUEUE_WHERE}{exclusive}",
+        # expiry_time: a sticky queue past it is gone (schema 1.1).
+        lock_queue_shared=(
+            f"SELECT range_id, expiry_time FROM task_queues WHERE {QUEUE_WHERE}{shared}"
+        ),
+        lock_queue_exclusive=(
+            f"SELECT range_id, expiry_time FROM task_queues WHERE {QUEUE_WHERE}{exclusive}"
+        ),
         upsert_task=dialect.upsert(
             "tasks",
             ("namespace_id", "task_queue_name", "task_type", "task_id"),
