@@ -76,9 +76,7 @@ class TaskScavengerSchedule:
         """Start the background task (a no-op without a scavenger or when running)."""
         if self._scavenger is None or self.running:
             return
-        self._task = asyncio.get_running_loop().create_task(
-            self._loop(), name="task-scavenger"
-        )
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="task-scavenger")
 
     async def run_once(self) -> int:
         """One pass now (also what the schedule runs); returns the rows deleted."""

@@ -33,7 +33,9 @@ from persistence_cassandra.testing.suite.history_rows import TestHistoryStoreRow
 from persistence_cassandra.testing.suite.history_tasks import TestHistoryTasks
 from persistence_cassandra.testing.suite.namespaces import TestNamespaces
 from persistence_cassandra.testing.suite.shard import TestShardStore
+from persistence_cassandra.testing.suite.sticky_task_queues import TestStickyTaskQueues
 from persistence_cassandra.testing.suite.task_categories import TestRegisteredTaskCategories
+from persistence_cassandra.testing.suite.task_queue_user_data import TestTaskQueueUserData
 from persistence_cassandra.testing.suite.task_store import TestTaskQueues, TestTasks
 
 __all__ = [
@@ -54,6 +56,8 @@ __all__ = [
     "TestRegisteredTaskCategories",
     "TestSetWorkflowExecution",
     "TestShardStore",
+    "TestStickyTaskQueues",
+    "TestTaskQueueUserData",
     "TestTaskQueues",
     "TestTasks",
 ]
