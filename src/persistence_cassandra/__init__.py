@@ -38,6 +38,7 @@ from persistence_cassandra.errors import (
     SchemaToolError,
     SchemaVersionMismatch,
     ShardOwnershipLost,
+    TaskQueueUserDataConflict,
     Timeout,
     Unavailable,
     UserFacingError,
@@ -50,6 +51,7 @@ from persistence_cassandra.factory import (
     open_store_bundle,
     register_backend,
 )
+from persistence_cassandra.maintenance import TaskScavengerSchedule
 from persistence_cassandra.middleware import (
     FaultInjection,
     FaultRule,
@@ -68,8 +70,10 @@ from persistence_cassandra.stores import (
     MetadataStore,
     ShardStore,
     StoreBundle,
+    TaskScavenger,
     TaskStore,
 )
+from persistence_cassandra.task_categories import register_task_category
 
 __all__ = [
     "AlreadyExists",
@@ -104,6 +108,9 @@ __all__ = [
     "ShardOwnershipLost",
     "ShardStore",
     "StoreBundle",
+    "TaskQueueUserDataConflict",
+    "TaskScavenger",
+    "TaskScavengerSchedule",
     "TaskStore",
     "Timeout",
     "Unavailable",
@@ -116,4 +123,5 @@ __all__ = [
     "open_store_bundle",
     "parse_config",
     "register_backend",
+    "register_task_category",
 ]

@@ -9,7 +9,6 @@ import pytest
 
 from persistence_cassandra.backends.cassandra import task_queue_user_data as cassandra_user_data
 from persistence_cassandra.backends.sql import task_queue_user_data as sql_user_data
-from persistence_cassandra.stores import StoreBundle
 from persistence_cassandra.testing.suite.task_queue_user_data import (
     count_with_retries,
     race_one_version,
@@ -32,7 +31,6 @@ def _plant_unconditional_update(monkeypatch: pytest.MonkeyPatch) -> None:
         "UPDATE_USER_DATA",
         cassandra_user_data.UPDATE_USER_DATA.replace("IF version = ?", "IF version >= ?"),
     )
-
 
 
 @pytest.mark.parametrize("target", TARGETS)
