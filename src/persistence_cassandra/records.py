@@ -190,6 +190,35 @@ class CurrentExecution:
     status: int
     last_write_version: int
     start_time: datetime | None = None
+    # Conflict payload fields (schema 1.1), what Temporal's CurrentWorkflowConditionFailed
+    # carries so a start can be deduplicated or attached without a re-read.
+    request_ids: frozenset[str] = frozenset()
+    """Every request id attached to the run (its create request id included)."""
+    first_execution_run_id: str = ""
+    """The first run of the run's chain (continue-as-new, retries, cron); "" when unknown
+    (pointers written before schema 1.1)."""
+
+
+def _current_record(
+    key: ExecutionKey,
+    create_request_id: str,
+    state: WorkflowState,
+    status: int,
+    last_write_version: int,
+    start_time: datetime | None,
+    request_ids: frozenset[str],
+    first_execution_run_id: str,
+) -> CurrentExecution:
+    return CurrentExecution(
+        run_id=key.run_id,
+        create_request_id=create_request_id,
+        state=state,
+        status=status,
+        last_write_version=last_write_version,
+        start_time=start_time,
+        request_ids=request_ids | {create_request_id} if create_request_id else request_ids,
+        first_execution_run_id=first_execution_run_id or key.run_id,
+    )
 
 
 @dataclass(slots=True)
@@ -220,15 +249,22 @@ class WorkflowSnapshot:
     buffered_events: list[DataBlob] = field(default_factory=list)
     """Buffered events the run holds, in arrival order; they replace any the run held (a new
     run normally has none; a copy of an existing run between stores carries them)."""
+    # Written to the current pointer when this run becomes (or stays) current (schema 1.1).
+    request_ids: frozenset[str] = frozenset()
+    """Request ids attached to the run besides ``create_request_id`` (the whole set)."""
+    first_execution_run_id: str = ""
+    """The first run of the chain; "" means this run is the first."""
 
     def current_record(self) -> CurrentExecution:
-        return CurrentExecution(
-            run_id=self.key.run_id,
-            create_request_id=self.create_request_id,
-            state=self.state,
-            status=self.status,
-            last_write_version=self.last_write_version,
-            start_time=self.start_time,
+        return _current_record(
+            self.key,
+            self.create_request_id,
+            self.state,
+            self.status,
+            self.last_write_version,
+            self.start_time,
+            self.request_ids,
+            self.first_execution_run_id,
         )
 
 
@@ -266,15 +302,20 @@ class WorkflowMutation:
     clear_buffered_events: bool = False
     tasks: list[HistoryTask] = field(default_factory=list)
     checksum: DataBlob | None = None
+    # Written to the current pointer with the mutation (schema 1.1); see WorkflowSnapshot.
+    request_ids: frozenset[str] = frozenset()
+    first_execution_run_id: str = ""
 
     def current_record(self) -> CurrentExecution:
-        return CurrentExecution(
-            run_id=self.key.run_id,
-            create_request_id=self.create_request_id,
-            state=self.state,
-            status=self.status,
-            last_write_version=self.last_write_version,
-            start_time=self.start_time,
+        return _current_record(
+            self.key,
+            self.create_request_id,
+            self.state,
+            self.status,
+            self.last_write_version,
+            self.start_time,
+            self.request_ids,
+            self.first_execution_run_id,
         )
 
 

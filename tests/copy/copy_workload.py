@@ -265,7 +265,9 @@ class _Workflows:
 
         if index % 5 == 0:
             # Reset: fork at event 4 and continue on the new branch.
-            fork = await self.history.fork_history_branch(shard.shard_id, token, 4)
+            fork = (
+                await self.history.fork_history_branch(shard.shard_id, token, 4)
+            ).new_branch_token
             fork_txn = await self._append(shard, fork, 4, 2, 0, tag="-fork")
             tokens = [fork]
             if index % 10 == 0:

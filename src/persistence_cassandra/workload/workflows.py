@@ -584,9 +584,11 @@ class WorkflowChain:
         self._step = "reset"
         fork_node_id = self._rng.choice([node for node, _ in run.nodes if node > 1])
         old_token, old_next_event_id = run.branch_token, run.next_event_id
-        new_token = await self._history.fork_history_branch(
-            run.shard_id, old_token, fork_node_id, info=f"workload reset {run.key.workflow_id}"
-        )
+        new_token = (
+            await self._history.fork_history_branch(
+                run.shard_id, old_token, fork_node_id, info=f"workload reset {run.key.workflow_id}"
+            )
+        ).new_branch_token
         # The workflow task that was just delivered belongs to the abandoned branch.
         self._ack(self._wft_queue, stale_task_id)
         run.forked_from, run.forked_from_next_event_id = old_token, old_next_event_id

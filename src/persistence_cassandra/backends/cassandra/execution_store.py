@@ -66,7 +66,8 @@ GET_RUN = f"SELECT {_RUN_COLUMNS} FROM executions WHERE {ROW_KEY_WHERE}"
 LIST_RUNS = f"SELECT {_RUN_COLUMNS} FROM executions WHERE shard_id = ? AND type = ?"
 GET_CURRENT = (
     "SELECT current_run_id, create_request_id, workflow_state, workflow_status, "
-    f"last_write_version, start_time_ms FROM executions WHERE {ROW_KEY_WHERE}"
+    "last_write_version, start_time_ms, current_request_ids, first_execution_run_id "
+    f"FROM executions WHERE {ROW_KEY_WHERE}"
 )
 DELETE_ROW = f"DELETE FROM executions WHERE {ROW_KEY_WHERE}"
 DELETE_CURRENT_IF_RUN = f"DELETE FROM executions WHERE {ROW_KEY_WHERE} IF current_run_id = ?"

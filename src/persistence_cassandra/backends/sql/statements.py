@@ -50,6 +50,9 @@ CURRENT_COLUMNS = (
     "status",
     "last_write_version",
     "start_time",
+    # schema 1.1: the conflict payload
+    "request_ids",
+    "first_execution_run_id",
 )
 EXECUTION_VALUES = (
     "next_event_id",

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from persistence_cassandra.testing.suite.cluster import TestClusterMembership, TestClusterMetadata
 from persistence_cassandra.testing.suite.concurrency import TestConcurrency
+from persistence_cassandra.testing.suite.conflict_payloads import (
+    TestConflictPayloads,
+    TestForkBaseBranch,
+)
 from persistence_cassandra.testing.suite.execution_collections import (
     TestExecutionCollections,
     TestExecutionDeleteAndList,
@@ -42,12 +46,14 @@ __all__ = [
     "TestClusterMembership",
     "TestClusterMetadata",
     "TestConcurrency",
+    "TestConflictPayloads",
     "TestConflictResolve",
     "TestExecutionCollections",
     "TestExecutionCreate",
     "TestExecutionDeleteAndList",
     "TestExecutionModeRules",
     "TestExecutionUpdate",
+    "TestForkBaseBranch",
     "TestHistoryBranch",
     "TestHistoryForkAndDelete",
     "TestHistoryStoreRows",
