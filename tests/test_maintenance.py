@@ -16,9 +16,10 @@ from persistence_cassandra.testing.builders import now, task, task_queue
 from persistence_cassandra.testing.targets import get_target
 
 
-async def _wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
+async def _wait_for(condition) -> None:
+    # Polls: the schedule has no event to wait on, by design (it is a plain interval loop).
+    async with asyncio.timeout(5.0):
+        for _ in iter(condition, True):  # until condition() is true
             await asyncio.sleep(0.01)
 
 

@@ -607,3 +607,12 @@ class UpdateTaskQueueUserDataRequest:
 
     namespace_id: str
     updates: Sequence[TaskQueueUserDataUpdate]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildIdMapping:
+    """One build-id → task-queue row (what ``get_task_queues_by_build_id`` reads)."""
+
+    namespace_id: str
+    build_id: str
+    task_queue: str

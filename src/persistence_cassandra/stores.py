@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 
 from persistence_cassandra.records import (
     AppendHistoryNodesRequest,
+    BuildIdMapping,
     ClusterMember,
     ClusterMetadataRecord,
     ConflictResolveWorkflowExecutionRequest,
@@ -183,6 +184,14 @@ class ExecutionStore(Protocol):
         """Delete every task with ``inclusive_min <= key < exclusive_max``."""
         ...
 
+    # ----------------------------------------------------------------- open task categories
+
+    async def list_history_task_category_ids(self, shard_id: int) -> list[int]:
+        """The ids of every category that has tasks stored in the shard, registered in this
+        process or not (so a copy or a scan can refuse categories it cannot interpret
+        instead of skipping their tasks)."""
+        ...
+
 
 @runtime_checkable
 class HistoryStore(Protocol):
@@ -300,6 +309,27 @@ class TaskStore(Protocol):
         ...
 
     async def count_task_queues_by_build_id(self, namespace_id: str, build_id: str) -> int: ...
+
+    # Copy and restore: whole-store scans and a write that keeps the version.
+
+    async def create_task_queue_user_data(
+        self, entry: TaskQueueUserData, build_ids: frozenset[str] = frozenset()
+    ) -> None:
+        """Insert a queue's user data at ``entry.version`` with its build-id rows, in one
+        atomic unit, if the queue has none; else ``ConditionFailed``."""
+        ...
+
+    async def scan_task_queue_user_data(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueUserData]:
+        """Every queue's user data in every namespace, in pages (copy use; may be slow)."""
+        ...
+
+    async def scan_build_id_mappings(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[BuildIdMapping]:
+        """Every build-id row in every namespace, in pages (copy use; may be slow)."""
+        ...
 
 
 @runtime_checkable

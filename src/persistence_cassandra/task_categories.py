@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 
-from persistence_cassandra.errors import DataLoss, InvalidRequest
+from persistence_cassandra.errors import ConfigError, DataLoss, InvalidRequest
 from persistence_cassandra.records import TaskCategory, TaskCategoryType
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "TaskCategoryRegistry",
     "UnknownTaskCategory",
     "register_task_category",
+    "register_task_category_spec",
     "registered_task_categories",
     "task_category",
     "task_category_registry",
@@ -139,6 +140,21 @@ def register_task_category(
 def task_category(category_id: int) -> TaskCategory:
     """The registered category with ``category_id``; :class:`UnknownTaskCategory` if none."""
     return task_category_registry.get(category_id)
+
+
+def register_task_category_spec(spec: str) -> TaskCategory:
+    """Register ``ID:NAME:immediate|scheduled`` (the CLI's ``--task-category``); a malformed
+    spec or a conflicting registration is a :class:`~persistence_cassandra.errors.ConfigError`."""
+    parts = spec.split(":")
+    kinds = {"immediate": TaskCategoryType.IMMEDIATE, "scheduled": TaskCategoryType.SCHEDULED}
+    if len(parts) != 3 or not parts[0].strip().isdigit() or parts[2].lower() not in kinds:
+        raise ConfigError(
+            f"--task-category {spec!r}: expected ID:NAME:immediate or ID:NAME:scheduled"
+        )
+    try:
+        return register_task_category(int(parts[0]), parts[1], kinds[parts[2].lower()])
+    except InvalidRequest as exc:
+        raise ConfigError(f"--task-category {spec!r}: {exc}") from None
 
 
 def registered_task_categories() -> list[TaskCategory]:

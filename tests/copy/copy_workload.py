@@ -44,10 +44,14 @@ from persistence_cassandra.records import (
     HistoryTask,
     NamespaceRecord,
     TaskCategory,
+    TaskCategoryType,
     TaskKey,
     TaskQueueKey,
+    TaskQueueKind,
     TaskQueueRecord,
+    TaskQueueUserDataUpdate,
     TaskRecord,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     UpdateWorkflowMode,
     WorkflowMutation,
@@ -55,12 +59,18 @@ from persistence_cassandra.records import (
     WorkflowState,
     truncate_to_ms,
 )
-from persistence_cassandra.task_categories import registered_task_categories
+from persistence_cassandra.task_categories import (
+    register_task_category,
+    registered_task_categories,
+)
 
 STATUS_RUNNING = 1
 STATUS_COMPLETED = 2
 STATUS_CONTINUED_AS_NEW = 6
 FIXED_TIME = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+# A category a server registers at run time: the copy moves its tasks like a built-in's.
+CALLBACK = register_task_category(951, "COPY_WORKLOAD_CALLBACK", TaskCategoryType.IMMEDIATE)
 
 
 @dataclass(frozen=True)
@@ -319,7 +329,7 @@ class _Workflows:
                     next_event,
                     state=WorkflowState.COMPLETED,
                     status=STATUS_COMPLETED,
-                    tasks=self._tasks(shard, TaskCategory.OUTBOUND),
+                    tasks=self._tasks(shard, TaskCategory.OUTBOUND, CALLBACK),
                 ),
             )
 
@@ -391,6 +401,37 @@ async def _task_queues(stores: StoreSet, shape: Shape, namespace_ids: list[str])
         for start in range(0, len(tasks), 10):
             await task.create_tasks(CreateTasksRequest(key, 2, tasks[start : start + 10]))
         await task.complete_tasks_less_than(key, q * 10_000 + 4)
+    # A worker's sticky queue, alive for a day (its tasks carry its expiry along).
+    sticky_key = TaskQueueKey(namespace_ids[0], "worker-7-sticky", 1)
+    sticky = TaskQueueRecord(
+        sticky_key,
+        3,
+        blob("sticky"),
+        TaskQueueKind.STICKY,
+        truncate_to_ms(datetime.now(UTC) + timedelta(days=1)),
+    )
+    await task.create_task_queue(sticky)
+    await task.create_tasks(
+        CreateTasksRequest(
+            sticky_key, 3, [TaskRecord(1, blob("sticky-task"))], queue_expiry=sticky.expiry
+        )
+    )
+
+
+async def _user_data(stores: StoreSet, namespace_ids: list[str]) -> None:
+    """Versioned user data (versions 1 to 3) with build-id rows, in every namespace."""
+    for n, namespace_id in enumerate(namespace_ids):
+        for q in range(3):
+            queue = f"queue-{q}"
+            for version in range(q + 1):
+                added = frozenset({f"build-{version}", f"build-{n}"})
+                removed = frozenset({f"build-{version - 1}"} if version else ()) - added
+                update = TaskQueueUserDataUpdate(
+                    queue, blob(f"user-data-{n}-{q}-v{version + 1}"), version, added, removed
+                )
+                await stores.task.update_task_queue_user_data(
+                    UpdateTaskQueueUserDataRequest(namespace_id, [update])
+                )
 
 
 async def populate(stores: StoreSet, shape: Shape = Shape()) -> None:
@@ -413,6 +454,7 @@ async def populate(stores: StoreSet, shape: Shape = Shape()) -> None:
             shard.shard_id, TaskCategory.TRANSFER, TaskKey.immediate(0), TaskKey.immediate(5)
         )
     await _task_queues(stores, shape, namespace_ids)
+    await _user_data(stores, namespace_ids)
 
 
 # --------------------------------------------------------------------------- capture
@@ -493,6 +535,14 @@ async def capture(stores: StoreSet, shard_ids: range | list[int]) -> dict[str, A
         )
         for queue in queues
     }
+    user_data = await _pages(lambda t: stores.task.scan_task_queue_user_data(4, t))
+    content["task_queue_user_data"] = sorted(
+        user_data, key=lambda u: (u.namespace_id, u.task_queue)
+    )
+    mappings = await _pages(lambda t: stores.task.scan_build_id_mappings(4, t))
+    content["build_id_mappings"] = sorted(
+        mappings, key=lambda m: (m.namespace_id, m.build_id, m.task_queue)
+    )
     trees = await _pages(lambda t: stores.history.get_all_history_tree_branches(11, t))
     content["history_trees"] = sorted(trees, key=lambda b: (b.tree_id, b.branch_id))
     return content

@@ -41,16 +41,16 @@ from persistence_cassandra.copy.units import (
     CopyContext,
     CopyListener,
     NullListener,
+    copy_all_history_tasks,
     copy_cluster_metadata,
     copy_executions,
     copy_history,
-    copy_history_tasks,
     copy_namespaces,
     copy_shards,
+    copy_task_queue_user_data,
     copy_task_queues,
     gather_all,
 )
-from persistence_cassandra.task_categories import registered_task_categories
 
 __all__ = [
     "CopyOptions",
@@ -310,10 +310,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
         units: list[Awaitable[None]] = []
         for shard_id in sorted(shard_ids & set(ctx.state.shard_ranges)):
             units.append(limited(partial(copy_executions, ctx, shard_id)))
-            units.extend(
-                limited(partial(copy_history_tasks, ctx, shard_id, category))
-                for category in registered_task_categories()
-            )
+            units.append(limited(partial(copy_all_history_tasks, ctx, shard_id)))
         return units
 
     # The configured shards go first: their runs and tasks need only the shard rows, so they
@@ -326,6 +323,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
             copy_cluster_metadata(ctx),
             copy_history(ctx, configured),
             copy_task_queues(ctx),
+            copy_task_queue_user_data(ctx),
             *per_shard(configured),
         ]
     )

@@ -30,6 +30,9 @@ class RecordKind(enum.Enum):
     HISTORY_TASKS = "history tasks"
     TASK_QUEUES = "task queues"
     TASKS = "tasks"
+    # Task-queue user data (schema 1.1): one row per queue, and the build-id rows.
+    TASK_QUEUE_USER_DATA = "task queue user data"
+    BUILD_ID_MAPPINGS = "build id mappings"
 
     @property
     def label(self) -> str:

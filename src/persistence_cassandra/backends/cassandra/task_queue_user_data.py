@@ -15,6 +15,7 @@ from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra.execution_batch import MAX_BATCH_BYTES
 from persistence_cassandra.backends.cassandra.session import CassandraSession, Row, StatementSpec
 from persistence_cassandra.records import (
+    BuildIdMapping,
     DataBlob,
     Page,
     TaskQueueUserData,
@@ -56,6 +57,16 @@ VERSIONS = (
 )
 QUEUES_BY_BUILD_ID = (
     "SELECT task_queue_name FROM task_queue_user_data WHERE namespace_id = ? AND build_id = ?"
+)
+# Whole-table scans for copy: the filter is on the first clustering column, so Cassandra reads
+# every partition (as LIST_QUEUES does for task queues).
+SCAN_USER_DATA = (
+    "SELECT namespace_id, task_queue_name, data, data_encoding, version "
+    "FROM task_queue_user_data WHERE build_id = ? ALLOW FILTERING"
+)
+SCAN_BUILD_IDS = (
+    "SELECT namespace_id, build_id, task_queue_name "
+    "FROM task_queue_user_data WHERE build_id > ? ALLOW FILTERING"
 )
 COUNT_BY_BUILD_ID = (
     "SELECT COUNT(*) AS n FROM task_queue_user_data WHERE namespace_id = ? AND build_id = ?"
@@ -194,6 +205,68 @@ class CassandraTaskQueueUserData:
         _check_build_id(build_id)
         row = (await self._session.read(COUNT_BY_BUILD_ID, (namespace_id, build_id))).first()
         return int(row["n"]) if row is not None else 0
+
+    async def create_task_queue_user_data(
+        self, entry: TaskQueueUserData, build_ids: frozenset[str] = frozenset()
+    ) -> None:
+        if entry.version < 1:
+            raise errors.InvalidRequest(f"user data version must be >= 1, got {entry.version}")
+        for build_id in build_ids:
+            _check_build_id(build_id)
+        ns, queue = entry.namespace_id, entry.task_queue
+        statements: list[StatementSpec] = [
+            (
+                INSERT_USER_DATA,
+                (
+                    ns,
+                    USER_DATA_BUILD_ID,
+                    queue,
+                    entry.data.data,
+                    entry.data.encoding,
+                    entry.version,
+                ),
+            ),
+            *((INSERT_BUILD_ID, (ns, build_id, queue)) for build_id in sorted(build_ids)),
+        ]
+        result = await self._session.write_batch(statements)
+        if not result.applied:
+            raise errors.ConditionFailed(
+                f"task queue {queue!r} (namespace {ns}) already has user data"
+            )
+
+    async def scan_task_queue_user_data(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueUserData]:
+        result = await self._session.read(
+            SCAN_USER_DATA, (USER_DATA_BUILD_ID,), page_size=page_size, paging_state=next_page_token
+        )
+        return Page(
+            [
+                TaskQueueUserData(
+                    row["namespace_id"],
+                    row["task_queue_name"],
+                    DataBlob(row["data"] or b"", row["data_encoding"] or ""),
+                    row["version"],
+                )
+                for row in result.rows
+                if row["version"] is not None
+            ],
+            result.next_page_token,
+        )
+
+    async def scan_build_id_mappings(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[BuildIdMapping]:
+        result = await self._session.read(
+            SCAN_BUILD_IDS, (USER_DATA_BUILD_ID,), page_size=page_size, paging_state=next_page_token
+        )
+        return Page(
+            [
+                BuildIdMapping(row["namespace_id"], row["build_id"], row["task_queue_name"])
+                for row in result.rows
+            ],
+            result.next_page_token,
+        )
 
 
 def _versions_from_cas_rows(rows: Iterable[Row]) -> dict[str, int]:

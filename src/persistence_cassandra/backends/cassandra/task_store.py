@@ -258,9 +258,11 @@ class CassandraTaskStore(CassandraTaskQueueUserData):
         )
         for task in request.tasks:
             expiry_ms = to_epoch_ms(task.expiry) if task.expiry is not None else None
+            # A sticky queue's tasks go with it (SQL's scavenger deletes them together): the
+            # TTL stops at the queue's expiry, the stored expiry stays the task's own.
+            ttl_until = expiry_ms
             if queue_expiry_ms is not None:
-                # A sticky queue's tasks go with it (SQL's scavenger deletes them together).
-                expiry_ms = (
+                ttl_until = (
                     queue_expiry_ms if expiry_ms is None else min(expiry_ms, queue_expiry_ms)
                 )
             statements.append(
@@ -273,7 +275,7 @@ class CassandraTaskStore(CassandraTaskQueueUserData):
                         task.blob.data,
                         task.blob.encoding,
                         expiry_ms,
-                        ttl_seconds(expiry_ms, now_ms),
+                        ttl_seconds(ttl_until, now_ms),
                     ),
                 )
             )

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from persistence_cassandra.backends.sql.paging import check_page_size, decode_token, split_page
 from persistence_cassandra.backends.sql.transaction import TransactionRunner, Tx
-from persistence_cassandra.errors import InvalidRequest, NotFound, TaskQueueUserDataConflict
+from persistence_cassandra.errors import (
+    ConditionFailed,
+    InvalidRequest,
+    NotFound,
+    TaskQueueUserDataConflict,
+)
 from persistence_cassandra.records import (
+    BuildIdMapping,
     DataBlob,
     Page,
     TaskQueueUserData,
@@ -119,6 +125,59 @@ class SqlTaskQueueUserData:
             ],
             token,
         )
+
+    async def create_task_queue_user_data(
+        self, entry: TaskQueueUserData, build_ids: frozenset[str] = frozenset()
+    ) -> None:
+        if entry.version < 1:
+            raise InvalidRequest(f"user data version must be >= 1, got {entry.version}")
+        for build_id in build_ids:
+            _check_build_id(build_id)
+        ns, queue = entry.namespace_id, entry.task_queue
+
+        def create(tx: Tx) -> None:
+            values = (ns, queue, entry.data.data, entry.data.encoding, entry.version)
+            if not tx.execute(self._insert_user_data, values):
+                raise ConditionFailed(
+                    f"task queue {queue!r} (namespace {ns}) already has user data"
+                )
+            for build_id in sorted(build_ids):
+                tx.execute(self._insert_build_id, (ns, build_id, queue))
+
+        await self._runner.write(create)
+
+    async def scan_task_queue_user_data(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueUserData]:
+        check_page_size(page_size)
+        position = decode_token(next_page_token, 2)
+        after = "WHERE (namespace_id, task_queue_name) > (?, ?) " if position else ""
+        statement = (
+            "SELECT namespace_id, task_queue_name, data, data_encoding, version "
+            f"FROM task_queue_user_data {after}ORDER BY namespace_id, task_queue_name LIMIT ?"
+        )
+        params = (*(position or ()), page_size + 1)
+        rows = await self._runner.read(lambda tx: tx.fetchall(statement, params))
+        page, token = split_page(rows, page_size, lambda row: (row[0], row[1]))
+        return Page(
+            [TaskQueueUserData(row[0], row[1], DataBlob(row[2], row[3]), row[4]) for row in page],
+            token,
+        )
+
+    async def scan_build_id_mappings(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[BuildIdMapping]:
+        check_page_size(page_size)
+        position = decode_token(next_page_token, 3)
+        after = "WHERE (namespace_id, build_id, task_queue_name) > (?, ?, ?) " if position else ""
+        statement = (
+            f"SELECT namespace_id, build_id, task_queue_name FROM build_id_to_task_queue {after}"
+            "ORDER BY namespace_id, build_id, task_queue_name LIMIT ?"
+        )
+        params = (*(position or ()), page_size + 1)
+        rows = await self._runner.read(lambda tx: tx.fetchall(statement, params))
+        page, token = split_page(rows, page_size, lambda row: (row[0], row[1], row[2]))
+        return Page([BuildIdMapping(row[0], row[1], row[2]) for row in page], token)
 
     async def get_task_queues_by_build_id(self, namespace_id: str, build_id: str) -> list[str]:
         _check_build_id(build_id)
