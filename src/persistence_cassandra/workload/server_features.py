@@ -93,7 +93,12 @@ class ServerFeatures:
     def __init__(self, context: WorkloadContext) -> None:
         self._context = context
         self._task = context.persistence.task
-        self._queues = [q.name for q in (*context.workflow_queues, *context.activity_queues)]
+        # One user-data entry per workload queue and process: processes sharing a store (a
+        # group run) each check their own writes exactly.
+        tag = context.settings.run_tag
+        self._queues = [
+            f"{q.name}-{tag}" for q in (*context.workflow_queues, *context.activity_queues)
+        ]
         self._data = {name: _QueueData() for name in self._queues}
         self._writers: list[asyncio.Task[None]] = []
         self._sticky: list[TaskQueueRecord] = []
