@@ -22,8 +22,8 @@ def _plant_unconditional_update(monkeypatch: pytest.MonkeyPatch) -> None:
     # SQL: the version comparison becomes always true (same number of bound values).
     monkeypatch.setattr(
         sql_user_data,
-        "_UPDATE",
-        sql_user_data._UPDATE.replace("AND version = ?", "AND ? IS NOT NULL"),
+        "UPDATE_USER_DATA",
+        sql_user_data.UPDATE_USER_DATA.replace("AND version = ?", "AND ? IS NOT NULL"),
     )
     # Cassandra: any version at or above the expected one passes.
     monkeypatch.setattr(

@@ -36,6 +36,7 @@ from persistence_cassandra.records import (
     TaskCategory,
     TaskKey,
     TaskQueueKey,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
 )
 
@@ -98,6 +99,13 @@ class RawBaseline(Protocol):
     ) -> None: ...
 
     async def get_namespace(self, name: str) -> object: ...
+
+    # Task-queue user data (one queue per call, as the bench sends it).
+    async def update_task_queue_user_data(
+        self, request: UpdateTaskQueueUserDataRequest
+    ) -> None: ...
+
+    async def get_task_queue_user_data(self, namespace_id: str, task_queue: str) -> object: ...
 
     async def close(self) -> None: ...
 

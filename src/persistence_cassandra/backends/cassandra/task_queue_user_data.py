@@ -81,18 +81,19 @@ class CassandraTaskQueueUserData:
     async def get_task_queue_user_data(
         self, namespace_id: str, task_queue: str
     ) -> TaskQueueUserData:
-        row = (
-            await self._session.read(GET_USER_DATA, (namespace_id, USER_DATA_BUILD_ID, task_queue))
-        ).first()
-        if row is None or row["version"] is None:
+        # Tuples, not dicts: a matching partition reads this on every load (the hot read).
+        rows = (
+            await self._session.read_tuples(
+                GET_USER_DATA, (namespace_id, USER_DATA_BUILD_ID, task_queue)
+            )
+        ).rows
+        if not rows or rows[0][2] is None:
             raise errors.NotFound(
                 f"task queue {task_queue!r} (namespace {namespace_id}) has no user data"
             )
+        data, encoding, version = rows[0]  # GET_USER_DATA's columns
         return TaskQueueUserData(
-            namespace_id,
-            task_queue,
-            DataBlob(row["data"] or b"", row["data_encoding"] or ""),
-            row["version"],
+            namespace_id, task_queue, DataBlob(data or b"", encoding or ""), version
         )
 
     async def update_task_queue_user_data(self, request: UpdateTaskQueueUserDataRequest) -> None:

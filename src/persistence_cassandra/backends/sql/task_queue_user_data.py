@@ -25,14 +25,15 @@ from persistence_cassandra.records import (
 )
 from persistence_cassandra.task_queue_user_data import check_user_data_request
 
-__all__ = ["SqlTaskQueueUserData"]
+__all__ = ["GET_USER_DATA", "UPDATE_USER_DATA", "USER_DATA_COLUMNS", "SqlTaskQueueUserData"]
 
 _ROW = "namespace_id = ? AND task_queue_name = ?"
-_UPDATE = (
+USER_DATA_COLUMNS = ("namespace_id", "task_queue_name", "data", "data_encoding", "version")
+UPDATE_USER_DATA = (
     f"UPDATE task_queue_user_data SET data = ?, data_encoding = ?, version = ? "
     f"WHERE {_ROW} AND version = ?"
 )
-_GET = f"SELECT data, data_encoding, version FROM task_queue_user_data WHERE {_ROW}"
+GET_USER_DATA = f"SELECT data, data_encoding, version FROM task_queue_user_data WHERE {_ROW}"
 _DELETE_BUILD_ID = (
     "DELETE FROM build_id_to_task_queue "
     "WHERE namespace_id = ? AND build_id = ? AND task_queue_name = ?"
@@ -47,10 +48,7 @@ class SqlTaskQueueUserData:
 
     def _init_user_data(self) -> None:
         dialect = self._runner.dialect
-        self._insert_user_data = dialect.insert_if_absent(
-            "task_queue_user_data",
-            ("namespace_id", "task_queue_name", "data", "data_encoding", "version"),
-        )
+        self._insert_user_data = dialect.insert_if_absent("task_queue_user_data", USER_DATA_COLUMNS)
         self._insert_build_id = dialect.insert_if_absent(
             "build_id_to_task_queue", ("namespace_id", "build_id", "task_queue_name")
         )
@@ -58,7 +56,9 @@ class SqlTaskQueueUserData:
     async def get_task_queue_user_data(
         self, namespace_id: str, task_queue: str
     ) -> TaskQueueUserData:
-        row = await self._runner.read(lambda tx: tx.fetchone(_GET, (namespace_id, task_queue)))
+        row = await self._runner.read(
+            lambda tx: tx.fetchone(GET_USER_DATA, (namespace_id, task_queue))
+        )
         if row is None:
             raise NotFound(f"task queue {task_queue!r} (namespace {namespace_id}) has no user data")
         return TaskQueueUserData(namespace_id, task_queue, DataBlob(row[0], row[1]), row[2])
@@ -80,7 +80,7 @@ class SqlTaskQueueUserData:
                     )
                 else:
                     written = tx.execute(
-                        _UPDATE,
+                        UPDATE_USER_DATA,
                         (
                             data.data,
                             data.encoding,
