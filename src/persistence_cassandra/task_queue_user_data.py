@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from persistence_cassandra.errors import InvalidRequest, NotFound, TaskQueueUserDataConflict
+from persistence_cassandra.errors import (
+    InvalidRequest,
+    NotFound,
+    TaskQueueUserDataConflict,
+    Timeout,
+)
 from persistence_cassandra.records import (
     DataBlob,
     TaskQueueUserData,
@@ -59,17 +64,23 @@ async def update_user_data_with_retries(
     store: TaskStore,
     namespace_id: str,
     task_queue: str,
-    change: Callable[[TaskQueueUserData | None], UserDataChange],
+    change: Callable[[TaskQueueUserData | None], UserDataChange | None],
     *,
     attempts: int = 20,
-) -> tuple[TaskQueueUserData, int]:
+) -> tuple[TaskQueueUserData | None, int]:
     """Read, apply ``change``, compare-and-set; on a version conflict re-read and retry.
 
-    Returns the data as written and how many conflicts were retried. After ``attempts``
-    conflicts the last :class:`~persistence_cassandra.errors.TaskQueueUserDataConflict`
-    propagates.
+    ``change`` returns ``None`` when the current data already holds the change: nothing is
+    written. That is how a write that timed out with an unknown outcome is settled exactly:
+    put the writer's token in the data (Temporal's user data carries per-change clocks), and
+    let ``change`` find it on the re-read, even under later writes. Without that, a timed-out
+    write is taken as landed only if the next read shows exactly the version and data it would
+    have made (the next compare-and-set on the partition settles any proposal still in
+    flight). Returns the data as written (or found) and how many attempts were retried; after
+    ``attempts`` the last error propagates.
     """
-    conflicts = 0
+    retries = 0
+    unsettled: TaskQueueUserData | None = None
     while True:
         try:
             current: TaskQueueUserData | None = await store.get_task_queue_user_data(
@@ -77,8 +88,13 @@ async def update_user_data_with_retries(
             )
         except NotFound:
             current = None
+        if unsettled is not None and current == unsettled:
+            return unsettled, retries
         wanted = change(current)
+        if wanted is None:
+            return current, retries
         version = current.version if current is not None else 0
+        written = TaskQueueUserData(namespace_id, task_queue, wanted.data, version + 1)
         update = TaskQueueUserDataUpdate(
             task_queue,
             wanted.data,
@@ -90,9 +106,11 @@ async def update_user_data_with_retries(
             await store.update_task_queue_user_data(
                 UpdateTaskQueueUserDataRequest(namespace_id, [update])
             )
-        except TaskQueueUserDataConflict:
-            conflicts += 1
-            if conflicts >= attempts:
+        except (TaskQueueUserDataConflict, Timeout) as error:
+            retries += 1
+            if retries >= attempts:
                 raise
+            if isinstance(error, Timeout) and error.may_have_committed:
+                unsettled = written
             continue
-        return TaskQueueUserData(namespace_id, task_queue, wanted.data, version + 1), conflicts
+        return written, retries

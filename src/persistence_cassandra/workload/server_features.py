@@ -6,8 +6,8 @@ data, sticky queues and a history-task category registered at run time.
   on the version, and re-read and retry on a conflict. Each write increments a counter in the
   blob and names its build id; the check reads back that the counter and the version moved by
   exactly the writes that succeeded (a lost update or a double apply shows) and that every
-  build id maps to its queue. A write that timed out with an unknown outcome is resolved by
-  re-reading: its unique token in the blob tells whether it landed.
+  build id maps to its queue. A write that timed out with an unknown outcome is settled by
+  re-reading (the retry helper): its unique token in the blob tells whether it landed.
 * **Sticky queues.** One sticky queue per task type, with a short expiry and a task. The check
   waits the expiry out and expects the queue and its task gone (TTL on Cassandra; on SQL the
   scavenger's schedule runs during the workload and once more before the check).
@@ -27,8 +27,6 @@ from persistence_cassandra.errors import (
     NotFound,
     PersistenceError,
     ShardOwnershipLost,
-    TaskQueueUserDataConflict,
-    Timeout,
 )
 from persistence_cassandra.maintenance import TaskScavengerSchedule
 from persistence_cassandra.records import (
@@ -43,15 +41,17 @@ from persistence_cassandra.records import (
     TaskQueueKind,
     TaskQueueRecord,
     TaskQueueUserData,
-    TaskQueueUserDataUpdate,
     TaskRecord,
-    UpdateTaskQueueUserDataRequest,
     truncate_to_ms,
 )
 from persistence_cassandra.task_categories import register_task_category
+from persistence_cassandra.task_queue_user_data import (
+    UserDataChange,
+    update_user_data_with_retries,
+)
 from persistence_cassandra.workload.report import Violation
 from persistence_cassandra.workload.state import WorkloadContext
-from persistence_cassandra.workload.writes import resend_delay, retry_idempotent
+from persistence_cassandra.workload.writes import retry_idempotent
 
 __all__ = ["WORKLOAD_CALLBACK", "ServerFeatures"]
 
@@ -76,15 +76,21 @@ class _QueueData:
     build_ids: set[str] = field(default_factory=set)
 
 
-def _user_data(counter: int, token: str) -> DataBlob:
-    return DataBlob(json.dumps({"counter": counter, "last": token}).encode(), "json")
+RECENT_TOKENS = 64
+"""Tokens of the latest writes kept in the blob: enough to settle a timed-out write even
+after the other workers wrote on top of it."""
 
 
-def _counter(entry: TaskQueueUserData | None) -> tuple[int, int, str]:
+def _user_data(counter: int, tokens: list[str]) -> DataBlob:
+    body = {"counter": counter, "recent": tokens[-RECENT_TOKENS:]}
+    return DataBlob(json.dumps(body).encode(), "json")
+
+
+def _counter(entry: TaskQueueUserData | None) -> tuple[int, int, list[str]]:
     if entry is None:
-        return 0, 0, ""
+        return 0, 0, []
     body = json.loads(entry.data.data)
-    return int(body["counter"]), entry.version, str(body["last"])
+    return int(body["counter"]), entry.version, list(body["recent"])
 
 
 class ServerFeatures:
@@ -154,32 +160,17 @@ class ServerFeatures:
                     return
 
     async def _write_one(self, queue: str, token: str, build_id: str) -> None:
-        ns = self._context.namespace_id
-        for attempt in range(1, CAS_ATTEMPTS + 1):
-            current = await self._read(queue)
-            counter, version, _ = _counter(current)
-            update = TaskQueueUserDataUpdate(
-                queue, _user_data(counter + 1, token), version, frozenset({build_id})
-            )
-            try:
-                await self._task.update_task_queue_user_data(
-                    UpdateTaskQueueUserDataRequest(ns, [update])
-                )
-            except TaskQueueUserDataConflict:
-                continue
-            except Timeout as error:
-                if not error.may_have_committed:
-                    continue
-                # The write may have landed: the version it would have made carries its token.
-                landed = await self._read(queue)
-                _, landed_version, last = _counter(landed)
-                if not (landed_version == version + 1 and last == token):
-                    await asyncio.sleep(resend_delay(attempt))
-                    continue
-            self._data[queue].applied += 1
-            self._data[queue].build_ids.add(build_id)
-            return
-        raise TaskQueueUserDataConflict(ns, frozenset({queue}), frozenset())
+        def change(current: TaskQueueUserData | None) -> UserDataChange | None:
+            counter, _, recent = _counter(current)
+            if token in recent:
+                return None  # an earlier attempt that timed out had landed
+            return UserDataChange(_user_data(counter + 1, [*recent, token]), frozenset({build_id}))
+
+        await update_user_data_with_retries(
+            self._task, self._context.namespace_id, queue, change, attempts=CAS_ATTEMPTS
+        )
+        self._data[queue].applied += 1
+        self._data[queue].build_ids.add(build_id)
 
     async def finish(self) -> None:
         """Wait for the writers and for the sticky queues to expire, then stop the scavenger

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -78,19 +79,32 @@ async def count_with_retries(stores: StoreBundle, ns: str, queue: str, writers: 
     """``writers`` workers each add one to a counter in ``queue``'s user data with the CAS
     retry loop; returns the final count (equal to ``writers`` unless an update was lost)."""
 
-    def increment(current: TaskQueueUserData | None) -> UserDataChange:
-        value = 0 if current is None else int(current.data.data)
-        return UserDataChange(blob(str(value + 1), "json"))
+    def increment(writer: int) -> Callable[[TaskQueueUserData | None], UserDataChange | None]:
+        def change(current: TaskQueueUserData | None) -> UserDataChange | None:
+            value, *done = (b"0",) if current is None else current.data.data.split(b" ")
+            token = f"writer-{writer}".encode()
+            if token in done:
+                return None  # a write that timed out had landed (see the retry helper)
+            return UserDataChange(
+                blob(
+                    " ".join([str(int(value) + 1), *map(bytes.decode, done), token.decode()]),
+                    "json",
+                )
+            )
+
+        return change
 
     await asyncio.gather(
         *(
-            update_user_data_with_retries(stores.task, ns, queue, increment, attempts=200)
-            for _ in range(writers)
+            update_user_data_with_retries(stores.task, ns, queue, increment(n), attempts=200)
+            for n in range(writers)
         )
     )
     stored = await stores.task.get_task_queue_user_data(ns, queue)
-    assert stored.version == int(stored.data.data), "the version must count the writes"
-    return int(stored.data.data)
+    count = int(stored.data.data.split(b" ")[0])
+    assert len(stored.data.data.split(b" ")) == count + 1, "each writer's token once"
+    assert stored.version == count, "the version must count the writes"
+    return count
 
 
 class TestTaskQueueUserData:
