@@ -23,6 +23,7 @@ from persistence_cassandra.stores import (
     HistoryStore,
     MetadataStore,
     ShardStore,
+    TaskScavenger,
     TaskStore,
 )
 
@@ -33,6 +34,7 @@ PROTOCOLS = [
     TaskStore,
     MetadataStore,
     ClusterMetadataStore,
+    TaskScavenger,  # the optional capability: wrapped like the stores
 ]
 
 
@@ -125,6 +127,7 @@ def test_store_names():
         "task",
         "metadata",
         "cluster_metadata",
+        "task_scavenger",
     ]
 
 

@@ -23,6 +23,7 @@ from persistence_cassandra.backends.sql import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.errors import SchemaVersionMismatch, ShardOwnershipLost, Unavailable
 from persistence_cassandra.factory import OpenOptions, resolve_backend
 from persistence_cassandra.records import DataBlob
+from persistence_cassandra.schema.bundled import bundled_schema_set
 
 
 async def test_memory_mode_has_no_concurrent_writers_and_file_mode_does(tmp_path: Path) -> None:
@@ -165,7 +166,12 @@ async def test_schema_is_created_once_and_reopening_keeps_data(tmp_path: Path) -
     # The engine's setup (0.0) then its update to the bundled version, each recorded once.
     assert history == [
         ("0", "0.0", "initial version"),
-        ("0.0", EXPECTED_SCHEMA_VERSION, "base version of the persistence schema"),
+        ("0.0", "1.0", "base version of the persistence schema"),
+        (
+            "1.0",
+            EXPECTED_SCHEMA_VERSION,
+            bundled_schema_set("sqlite").versions[-1].manifest.description,
+        ),
     ]
 
 
