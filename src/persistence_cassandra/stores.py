@@ -244,7 +244,8 @@ class TaskStore(Protocol):
         ...
 
     async def get_task_queue(self, key: TaskQueueKey) -> TaskQueueRecord:
-        """``NotFound`` if absent."""
+        """``NotFound`` if absent or past its ``expiry`` (a sticky queue that expired is gone
+        for every operation: TTL on Cassandra, hidden until scavenged on SQL)."""
         ...
 
     async def update_task_queue(self, record: TaskQueueRecord, previous_range_id: int) -> None:

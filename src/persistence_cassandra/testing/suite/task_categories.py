@@ -89,6 +89,22 @@ class TestRegisteredTaskCategories:
         got = await _read(stores, shard, SUITE_SCHEDULED, low, high)
         assert [t.key.task_id for t in got] == [3, 1]
 
+    async def test_the_store_lists_the_categories_it_holds(
+        self, stores: StoreBundle, shard: ShardLease
+    ) -> None:
+        assert await stores.execution.list_history_task_category_ids(shard.shard_id) == []
+        tasks = [
+            history_task(SUITE_IMMEDIATE, 1),
+            history_task(SUITE_SCHEDULED, 2, now()),
+            history_task(TaskCategory.TRANSFER, 3),
+            history_task(SUITE_IMMEDIATE, 4),
+        ]
+        await stores.execution.add_history_tasks(
+            shard.shard_id, shard.range_id, "namespace-id", "workflow-id", tasks
+        )
+        found = await stores.execution.list_history_task_category_ids(shard.shard_id)
+        assert sorted(found) == [TaskCategory.TRANSFER.id, SUITE_SCHEDULED.id, SUITE_IMMEDIATE.id]
+
     def test_the_registry_refuses_conflicts_and_names_unknown_ids(self) -> None:
         assert register_task_category(902, "SUITE_IMMEDIATE", TaskCategoryType.IMMEDIATE) is (
             SUITE_IMMEDIATE
