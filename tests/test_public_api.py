@@ -43,12 +43,17 @@ EXPECTED = {
     "Capabilities",
     "DataBlob",
     "Page",
+    # optional capabilities and server extension points (issue 16)
+    "TaskScavenger",
+    "TaskScavengerSchedule",
+    "register_task_category",
     # errors
     "PersistenceError",
     "ShardOwnershipLost",
     "ConditionFailed",
     "CurrentWorkflowConditionFailed",
     "WorkflowConditionFailed",
+    "TaskQueueUserDataConflict",
     "NotFound",
     "NamespaceNotFound",
     "AlreadyExists",

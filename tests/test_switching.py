@@ -42,6 +42,7 @@ from persistence_cassandra.records import (
     WorkflowSnapshot,
     WorkflowState,
 )
+from persistence_cassandra.task_categories import registered_task_categories
 
 T0 = datetime(2024, 6, 1, 9, 30, tzinfo=UTC)
 NAMESPACE = NamespaceRecord(
@@ -181,7 +182,7 @@ async def lifecycle(persistence: Persistence) -> dict[str, Any]:
 async def read_back(persistence: Persistence, history: HistoryBranchManager) -> dict[str, Any]:
     execution = persistence.execution
     tasks: dict[str, Any] = {}
-    for category in TaskCategory:
+    for category in registered_task_categories():
         page = await execution.get_history_tasks(
             GetHistoryTasksRequest(SHARD, category, *EVERYTHING, page_size=100)
         )

@@ -44,6 +44,7 @@ from persistence_cassandra.errors import (
     SchemaToolError,
     SchemaVersionMismatch,
     ShardOwnershipLost,
+    TaskQueueUserDataConflict,
     Timeout,
     Unavailable,
     UserFacingError,
@@ -56,6 +57,7 @@ from persistence_cassandra.factory import (
     open_store_bundle,
     register_backend,
 )
+from persistence_cassandra.maintenance import TaskScavengerSchedule
 from persistence_cassandra.middleware import (
     FaultInjection,
     FaultRule,
@@ -76,8 +78,10 @@ from persistence_cassandra.stores import (
     QueueStore,
     ShardStore,
     StoreBundle,
+    TaskScavenger,
     TaskStore,
 )
+from persistence_cassandra.task_categories import register_task_category
 
 __all__ = [
     "AlreadyExists",
@@ -120,6 +124,9 @@ __all__ = [
     "ShardOwnershipLost",
     "ShardStore",
     "StoreBundle",
+    "TaskQueueUserDataConflict",
+    "TaskScavenger",
+    "TaskScavengerSchedule",
     "TaskStore",
     "Timeout",
     "Unavailable",
@@ -132,4 +139,5 @@ __all__ = [
     "open_store_bundle",
     "parse_config",
     "register_backend",
+    "register_task_category",
 ]

@@ -9,7 +9,8 @@
     │   ├── WorkflowConditionFailed          carries the actual db_record_version
     │   ├── QueueVersionConflict             carries the queue metadata's actual version
     │   ├── NexusTableVersionConflict        carries the actual table version
-    │   └── NexusEndpointVersionConflict     carries the endpoint's actual version
+    │   ├── NexusEndpointVersionConflict     carries the endpoint's actual version
+    │   └── TaskQueueUserDataConflict        names the queues whose version moved
     ├── NotFound
     │   ├── NamespaceNotFound
     │   ├── QueueNotFound
@@ -21,6 +22,7 @@
     ├── Unavailable                   transient: the store could not be reached or was overloaded
     ├── InvalidRequest                the request itself is wrong (including size limits)
     ├── DataLoss                      stored data breaks an invariant (e.g. a broken event chain)
+    │   └── UnknownTaskCategory       (task_categories) a task category id nobody registered
     └── SchemaVersionMismatch         the stored schema is older than this code expects
 
     UserFacingError                   configuration and CLI mistakes: one clear line, no traceback
@@ -65,6 +67,7 @@ __all__ = [
     "SchemaToolError",
     "SchemaVersionMismatch",
     "ShardOwnershipLost",
+    "TaskQueueUserDataConflict",
     "Timeout",
     "Unavailable",
     "UserFacingError",
@@ -240,3 +243,24 @@ class SchemaToolError(UserFacingError):
     def __init__(self, message: str | Sequence[MessagePart]) -> None:
         self.parts = as_parts(message)
         super().__init__(render_message(self.parts))
+
+
+# --------------------------------------------------------------------------- task-queue user data
+
+
+class TaskQueueUserDataConflict(ConditionFailed):
+    """An ``update_task_queue_user_data`` call wrote nothing: the stored version of each queue
+    in ``conflicting`` differs from the update's. Every other queue of the call is in
+    ``not_applied`` (it had no conflict of its own but shares the all-or-nothing write)."""
+
+    def __init__(
+        self, namespace_id: str, conflicting: frozenset[str], not_applied: frozenset[str]
+    ) -> None:
+        self.namespace_id = namespace_id
+        self.conflicting = conflicting
+        self.not_applied = not_applied
+        names = ", ".join(sorted(conflicting)) or "(unknown)"
+        super().__init__(
+            f"namespace {namespace_id}: task-queue user data version conflict on {names}; "
+            "nothing was written"
+        )

@@ -41,6 +41,7 @@ from persistence_cassandra.stores import (
     QueueStore,
     ShardStore,
     StoreBundle,
+    TaskScavenger,
     TaskStore,
 )
 
@@ -160,6 +161,7 @@ def wrap_bundle(
             description=bundle.description,
             backend_name=backend_name,
             raw=bundle,
+            task_scavenger=bundle.task_scavenger,
         )
     chain = InterceptorChain(layers)
     return Persistence(
@@ -176,6 +178,11 @@ def wrap_bundle(
         description=bundle.description,
         backend_name=backend_name,
         raw=bundle,
+        task_scavenger=(
+            None
+            if bundle.task_scavenger is None
+            else wrap_store(bundle.task_scavenger, TaskScavenger, chain)
+        ),
     )
 
 

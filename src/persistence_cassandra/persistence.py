@@ -24,6 +24,7 @@ from persistence_cassandra.stores import (
     QueueStore,
     ShardStore,
     StoreBundle,
+    TaskScavenger,
     TaskStore,
 )
 
@@ -61,6 +62,10 @@ class Persistence:
     """Named queues; most callers want :attr:`history_task_dlq` or
     :attr:`namespace_replication_queue` instead."""
     nexus_endpoint: NexusEndpointStore = field(kw_only=True)
+    task_scavenger: TaskScavenger | None = None
+    """Deletes expired tasks and sticky queues where the backend keeps them until told
+    (``capabilities.expired_tasks_need_scavenging``); ``None`` where TTLs do it. Run it on a
+    schedule with :class:`persistence_cassandra.maintenance.TaskScavengerSchedule`."""
     _history_manager: HistoryBranchManager | None = field(default=None, init=False, repr=False)
     _history_task_dlq: HistoryTaskDLQ | None = field(default=None, init=False, repr=False)
     _namespace_replication_queue: NamespaceReplicationQueue | None = field(

@@ -20,7 +20,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -117,21 +117,41 @@ class TaskCategoryType(enum.IntEnum):
     """Ordered by (fire time, task id)."""
 
 
-class TaskCategory(enum.IntEnum):
-    """History task categories; the integers are persisted and frozen."""
+@dataclass(frozen=True, slots=True)
+class TaskCategory:
+    """A history task category: its persisted id, a name, and how its tasks are ordered.
 
-    TRANSFER = 1
-    TIMER = 2
-    REPLICATION = 3
-    VISIBILITY = 4
-    ARCHIVAL = 5
-    OUTBOUND = 7
+    Categories are open: a server registers its own with
+    :func:`persistence_cassandra.task_categories.register_task_category`. The built-ins are
+    class attributes (``TaskCategory.TRANSFER`` ...) with ids that are persisted and frozen
+    (Temporal's values; 6, its in-memory timer, is never persisted and stays reserved).
+    """
 
-    @property
-    def category_type(self) -> TaskCategoryType:
-        if self in (TaskCategory.TIMER, TaskCategory.ARCHIVAL):
-            return TaskCategoryType.SCHEDULED
-        return TaskCategoryType.IMMEDIATE
+    id: int
+    name: str
+    category_type: TaskCategoryType
+
+    TRANSFER: ClassVar[TaskCategory]
+    TIMER: ClassVar[TaskCategory]
+    REPLICATION: ClassVar[TaskCategory]
+    VISIBILITY: ClassVar[TaskCategory]
+    ARCHIVAL: ClassVar[TaskCategory]
+    OUTBOUND: ClassVar[TaskCategory]
+
+    def __int__(self) -> int:
+        # Backends persist the id: ``int(category)`` is what they write.
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"TaskCategory({self.id}, {self.name!r}, {self.category_type.name})"
+
+
+TaskCategory.TRANSFER = TaskCategory(1, "TRANSFER", TaskCategoryType.IMMEDIATE)
+TaskCategory.TIMER = TaskCategory(2, "TIMER", TaskCategoryType.SCHEDULED)
+TaskCategory.REPLICATION = TaskCategory(3, "REPLICATION", TaskCategoryType.IMMEDIATE)
+TaskCategory.VISIBILITY = TaskCategory(4, "VISIBILITY", TaskCategoryType.IMMEDIATE)
+TaskCategory.ARCHIVAL = TaskCategory(5, "ARCHIVAL", TaskCategoryType.SCHEDULED)
+TaskCategory.OUTBOUND = TaskCategory(7, "OUTBOUND", TaskCategoryType.IMMEDIATE)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -170,6 +190,35 @@ class CurrentExecution:
     status: int
     last_write_version: int
     start_time: datetime | None = None
+    # Conflict payload fields (schema 1.1), what Temporal's CurrentWorkflowConditionFailed
+    # carries so a start can be deduplicated or attached without a re-read.
+    request_ids: frozenset[str] = frozenset()
+    """Every request id attached to the run (its create request id included)."""
+    first_execution_run_id: str = ""
+    """The first run of the run's chain (continue-as-new, retries, cron); "" when unknown
+    (pointers written before schema 1.1)."""
+
+
+def _current_record(
+    key: ExecutionKey,
+    create_request_id: str,
+    state: WorkflowState,
+    status: int,
+    last_write_version: int,
+    start_time: datetime | None,
+    request_ids: frozenset[str],
+    first_execution_run_id: str,
+) -> CurrentExecution:
+    return CurrentExecution(
+        run_id=key.run_id,
+        create_request_id=create_request_id,
+        state=state,
+        status=status,
+        last_write_version=last_write_version,
+        start_time=start_time,
+        request_ids=request_ids | {create_request_id} if create_request_id else request_ids,
+        first_execution_run_id=first_execution_run_id or key.run_id,
+    )
 
 
 @dataclass(slots=True)
@@ -200,15 +249,22 @@ class WorkflowSnapshot:
     buffered_events: list[DataBlob] = field(default_factory=list)
     """Buffered events the run holds, in arrival order; they replace any the run held (a new
     run normally has none; a copy of an existing run between stores carries them)."""
+    # Written to the current pointer when this run becomes (or stays) current (schema 1.1).
+    request_ids: frozenset[str] = frozenset()
+    """Request ids attached to the run besides ``create_request_id`` (the whole set)."""
+    first_execution_run_id: str = ""
+    """The first run of the chain; "" means this run is the first."""
 
     def current_record(self) -> CurrentExecution:
-        return CurrentExecution(
-            run_id=self.key.run_id,
-            create_request_id=self.create_request_id,
-            state=self.state,
-            status=self.status,
-            last_write_version=self.last_write_version,
-            start_time=self.start_time,
+        return _current_record(
+            self.key,
+            self.create_request_id,
+            self.state,
+            self.status,
+            self.last_write_version,
+            self.start_time,
+            self.request_ids,
+            self.first_execution_run_id,
         )
 
 
@@ -246,15 +302,20 @@ class WorkflowMutation:
     clear_buffered_events: bool = False
     tasks: list[HistoryTask] = field(default_factory=list)
     checksum: DataBlob | None = None
+    # Written to the current pointer with the mutation (schema 1.1); see WorkflowSnapshot.
+    request_ids: frozenset[str] = frozenset()
+    first_execution_run_id: str = ""
 
     def current_record(self) -> CurrentExecution:
-        return CurrentExecution(
-            run_id=self.key.run_id,
-            create_request_id=self.create_request_id,
-            state=self.state,
-            status=self.status,
-            last_write_version=self.last_write_version,
-            start_time=self.start_time,
+        return _current_record(
+            self.key,
+            self.create_request_id,
+            self.state,
+            self.status,
+            self.last_write_version,
+            self.start_time,
+            self.request_ids,
+            self.first_execution_run_id,
         )
 
 
@@ -409,11 +470,25 @@ class TaskQueueKey:
     """1 = workflow task queue, 2 = activity task queue (Temporal's values)."""
 
 
+class TaskQueueKind(enum.IntEnum):
+    """Stable persisted values (Temporal's ``TaskQueueKind``)."""
+
+    NORMAL = 1
+    STICKY = 2
+    """A worker's own queue: it (and, on SQL, its tasks) is gone once ``expiry`` passes unless
+    its owner keeps moving the expiry forward with ``update_task_queue``."""
+
+
 @dataclass(slots=True, unsafe_hash=True)
 class TaskQueueRecord:
     key: TaskQueueKey
     range_id: int
     info: DataBlob
+    # Sticky task queues (schema 1.1).
+    kind: TaskQueueKind = TaskQueueKind.NORMAL
+    expiry: datetime | None = None
+    """Past this time the queue does not exist: TTL on Cassandra, hidden and scavenged on
+    SQL. ``None``: it never expires (normal queues)."""
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -432,6 +507,9 @@ class CreateTasksRequest:
     tasks: Sequence[TaskRecord]
     updated_info: DataBlob | None = None
     """When set, the queue's info blob is rewritten in the same atomic unit."""
+    queue_expiry: datetime | None = None
+    """A sticky queue's expiry (as last written): the lease check rewrites the queue's row,
+    and on Cassandra that write must keep the row's TTL. ``None`` for normal queues."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,3 +686,51 @@ class GetReplicationTasksFromDLQRequest:
     exclusive_max_task_id: int
     page_size: int
     next_page_token: bytes = b""
+
+
+# --------------------------------------------------------------------------- task-queue user data
+# Worker-versioning data a matching service keeps per task queue (Temporal's
+# ``TaskQueueUserData``), and the build-id -> task-queue mapping written with it.
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class TaskQueueUserData:
+    """One task queue's user-data blob and its version (1 after the first write)."""
+
+    namespace_id: str
+    task_queue: str
+    data: DataBlob
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQueueUserDataUpdate:
+    """A compare-and-set of one queue's user data.
+
+    ``version`` is the version the caller read (0 when the queue has none yet); the store
+    writes ``version + 1``. The build ids are added to / removed from the queue's build-id
+    mapping in the same atomic unit.
+    """
+
+    task_queue: str
+    data: DataBlob
+    version: int
+    build_ids_added: frozenset[str] = frozenset()
+    build_ids_removed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTaskQueueUserDataRequest:
+    """Several queues of one namespace, written all or nothing (one conditional write)."""
+
+    namespace_id: str
+    updates: Sequence[TaskQueueUserDataUpdate]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildIdMapping:
+    """One build-id → task-queue row (what ``get_task_queues_by_build_id`` reads)."""
+
+    namespace_id: str
+    build_id: str
+    task_queue: str

@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 
 from persistence_cassandra.records import (
     AppendHistoryNodesRequest,
+    BuildIdMapping,
     ClusterMember,
     ClusterMetadataRecord,
     ConflictResolveWorkflowExecutionRequest,
@@ -60,7 +61,9 @@ from persistence_cassandra.records import (
     TaskKey,
     TaskQueueKey,
     TaskQueueRecord,
+    TaskQueueUserData,
     TaskRecord,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     WorkflowMutableState,
 )
@@ -75,6 +78,7 @@ __all__ = [
     "QueueStore",
     "ShardStore",
     "StoreBundle",
+    "TaskScavenger",
     "TaskStore",
 ]
 
@@ -223,6 +227,13 @@ class ExecutionStore(Protocol):
 
     async def is_replication_dlq_empty(self, shard_id: int, source_cluster: str) -> bool:
         """Whether no task of ``source_cluster`` is parked for the shard."""
+
+    # ----------------------------------------------------------------- open task categories
+
+    async def list_history_task_category_ids(self, shard_id: int) -> list[int]:
+        """The ids of every category that has tasks stored in the shard, registered in this
+        process or not (so a copy or a scan can refuse categories it cannot interpret
+        instead of skipping their tasks)."""
         ...
 
 
@@ -277,7 +288,8 @@ class TaskStore(Protocol):
         ...
 
     async def get_task_queue(self, key: TaskQueueKey) -> TaskQueueRecord:
-        """``NotFound`` if absent."""
+        """``NotFound`` if absent or past its ``expiry`` (a sticky queue that expired is gone
+        for every operation: TTL on Cassandra, hidden until scavenged on SQL)."""
         ...
 
     async def update_task_queue(self, record: TaskQueueRecord, previous_range_id: int) -> None:
@@ -312,6 +324,56 @@ class TaskStore(Protocol):
     ) -> int:
         """Delete tasks below ``exclusive_max_task_id``; returns the count, or -1 when the
         backend cannot know it."""
+        ...
+
+    # ----------------------------------------------------------------- task-queue user data
+    # One versioned blob per task queue per namespace, plus the build-id -> task-queue
+    # mapping written in the same atomic unit (worker versioning).
+
+    async def get_task_queue_user_data(
+        self, namespace_id: str, task_queue: str
+    ) -> TaskQueueUserData:
+        """``NotFound`` if the queue has no user data."""
+        ...
+
+    async def update_task_queue_user_data(self, request: UpdateTaskQueueUserDataRequest) -> None:
+        """Compare-and-set every queue's version (0 = none yet; ``version + 1`` is written)
+        and apply its build-id mapping changes, all in one atomic unit per namespace. Any
+        mismatch writes nothing and raises ``TaskQueueUserDataConflict`` naming the
+        conflicting queues."""
+        ...
+
+    async def list_task_queue_user_data(
+        self, namespace_id: str, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueUserData]:
+        """Every queue of the namespace that has user data, in pages."""
+        ...
+
+    async def get_task_queues_by_build_id(self, namespace_id: str, build_id: str) -> list[str]:
+        """The queues whose mapping names ``build_id`` (any order)."""
+        ...
+
+    async def count_task_queues_by_build_id(self, namespace_id: str, build_id: str) -> int: ...
+
+    # Copy and restore: whole-store scans and a write that keeps the version.
+
+    async def create_task_queue_user_data(
+        self, entry: TaskQueueUserData, build_ids: frozenset[str] = frozenset()
+    ) -> None:
+        """Insert a queue's user data at ``entry.version`` with its build-id rows, in one
+        atomic unit, if the queue has none; else ``ConditionFailed``."""
+        ...
+
+    async def scan_task_queue_user_data(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[TaskQueueUserData]:
+        """Every queue's user data in every namespace, in pages (copy use; may be slow)."""
+        ...
+
+    async def scan_build_id_mappings(
+        self, page_size: int, next_page_token: bytes = b""
+    ) -> Page[BuildIdMapping]:
+        """Every build-id row in every namespace, in pages (copy use; may be slow)."""
         ...
 
 
@@ -484,7 +546,26 @@ class Capabilities:
     """Expired membership rows must be pruned explicitly (no TTL)."""
     concurrent_writers: bool = True
     """Several connections may write at once (false for an in-memory SQLite database)."""
+    expired_tasks_need_scavenging: bool = False
+    """Expired tasks and sticky queues stay stored (hidden from reads) until a
+    :class:`TaskScavenger` deletes them; false where TTLs do the work (Cassandra)."""
     extra: dict[str, bool] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- optional capabilities
+
+
+@runtime_checkable
+class TaskScavenger(Protocol):
+    """Deletes matching state whose expiry has passed, where the backend keeps it until told
+    (SQL: no TTL). Offered as :attr:`StoreBundle.task_scavenger` when
+    ``Capabilities.expired_tasks_need_scavenging``; run it on a schedule with
+    :class:`persistence_cassandra.maintenance.TaskScavengerSchedule`."""
+
+    async def scavenge_expired_tasks(self, limit: int = 1000) -> int:
+        """Delete expired tasks and expired (sticky) task queues with all their tasks, in
+        transactions of at most ``limit`` rows; returns how many rows went."""
+        ...
 
 
 @dataclass(slots=True)
@@ -510,3 +591,5 @@ class StoreBundle:
     # -- queues and Nexus (schema v1.1); keyword-only so they can follow the defaults above.
     queue: QueueStore = field(kw_only=True)
     nexus_endpoint: NexusEndpointStore = field(kw_only=True)
+    task_scavenger: TaskScavenger | None = None
+    """Optional (see :class:`TaskScavenger`): ``None`` where expiry needs no maintenance."""

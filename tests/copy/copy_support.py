@@ -65,8 +65,15 @@ class CliRun:
     stderr: str
 
 
-async def run_cli(*args: str) -> CliRun:
-    """``persistence-cassandra ARGS`` in a child process (the real entry point)."""
+WORKLOAD_CATEGORY = "951:COPY_WORKLOAD_CALLBACK:immediate"
+"""The category copy_workload registers at run time; a copy of its stores must be told."""
+
+
+async def run_cli(*args: str, task_categories: bool = True) -> CliRun:
+    """``persistence-cassandra ARGS`` in a child process (the real entry point); a ``copy``
+    is given the workload's run-time task category unless ``task_categories`` is false."""
+    if args and args[0] == "copy" and task_categories:
+        args = (*args, "--task-category", WORKLOAD_CATEGORY)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

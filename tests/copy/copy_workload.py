@@ -51,10 +51,14 @@ from persistence_cassandra.records import (
     ReadQueueMessagesRequest,
     ReplicationDLQTask,
     TaskCategory,
+    TaskCategoryType,
     TaskKey,
     TaskQueueKey,
+    TaskQueueKind,
     TaskQueueRecord,
+    TaskQueueUserDataUpdate,
     TaskRecord,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     UpdateWorkflowMode,
     WorkflowMutation,
@@ -62,11 +66,18 @@ from persistence_cassandra.records import (
     WorkflowState,
     truncate_to_ms,
 )
+from persistence_cassandra.task_categories import (
+    register_task_category,
+    registered_task_categories,
+)
 
 STATUS_RUNNING = 1
 STATUS_COMPLETED = 2
 STATUS_CONTINUED_AS_NEW = 6
 FIXED_TIME = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+# A category a server registers at run time: the copy moves its tasks like a built-in's.
+CALLBACK = register_task_category(951, "COPY_WORKLOAD_CALLBACK", TaskCategoryType.IMMEDIATE)
 
 
 @dataclass(frozen=True)
@@ -271,7 +282,9 @@ class _Workflows:
 
         if index % 5 == 0:
             # Reset: fork at event 4 and continue on the new branch.
-            fork = await self.history.fork_history_branch(shard.shard_id, token, 4)
+            fork = (
+                await self.history.fork_history_branch(shard.shard_id, token, 4)
+            ).new_branch_token
             fork_txn = await self._append(shard, fork, 4, 2, 0, tag="-fork")
             tokens = [fork]
             if index % 10 == 0:
@@ -323,7 +336,7 @@ class _Workflows:
                     next_event,
                     state=WorkflowState.COMPLETED,
                     status=STATUS_COMPLETED,
-                    tasks=self._tasks(shard, TaskCategory.OUTBOUND),
+                    tasks=self._tasks(shard, TaskCategory.OUTBOUND, CALLBACK),
                 ),
             )
 
@@ -395,6 +408,37 @@ async def _task_queues(stores: StoreSet, shape: Shape, namespace_ids: list[str])
         for start in range(0, len(tasks), 10):
             await task.create_tasks(CreateTasksRequest(key, 2, tasks[start : start + 10]))
         await task.complete_tasks_less_than(key, q * 10_000 + 4)
+    # A worker's sticky queue, alive for a day (its tasks carry its expiry along).
+    sticky_key = TaskQueueKey(namespace_ids[0], "worker-7-sticky", 1)
+    sticky = TaskQueueRecord(
+        sticky_key,
+        3,
+        blob("sticky"),
+        TaskQueueKind.STICKY,
+        truncate_to_ms(datetime.now(UTC) + timedelta(days=1)),
+    )
+    await task.create_task_queue(sticky)
+    await task.create_tasks(
+        CreateTasksRequest(
+            sticky_key, 3, [TaskRecord(1, blob("sticky-task"))], queue_expiry=sticky.expiry
+        )
+    )
+
+
+async def _user_data(stores: StoreSet, namespace_ids: list[str]) -> None:
+    """Versioned user data (versions 1 to 3) with build-id rows, in every namespace."""
+    for n, namespace_id in enumerate(namespace_ids):
+        for q in range(3):
+            queue = f"queue-{q}"
+            for version in range(q + 1):
+                added = frozenset({f"build-{version}", f"build-{n}"})
+                removed = frozenset({f"build-{version - 1}"} if version else ()) - added
+                update = TaskQueueUserDataUpdate(
+                    queue, blob(f"user-data-{n}-{q}-v{version + 1}"), version, added, removed
+                )
+                await stores.task.update_task_queue_user_data(
+                    UpdateTaskQueueUserDataRequest(namespace_id, [update])
+                )
 
 
 async def _queues_and_endpoints(stores: StoreSet, shape: Shape) -> None:
@@ -464,6 +508,7 @@ async def populate(stores: StoreSet, shape: Shape = Shape()) -> None:
         )
     await _task_queues(stores, shape, namespace_ids)
     await _queues_and_endpoints(stores, shape)
+    await _user_data(stores, namespace_ids)
 
 
 # --------------------------------------------------------------------------- capture
@@ -529,7 +574,7 @@ async def capture(stores: StoreSet, shard_ids: range | list[int]) -> dict[str, A
                 "is_current": current.run_id == key.run_id,
                 "history": histories,
             }
-        for category in TaskCategory:
+        for category in registered_task_categories():
             content[f"shard {shard_id} {category.name} tasks"] = await _pages(
                 lambda t, s=shard_id, c=category: stores.execution.get_history_tasks(
                     GetHistoryTasksRequest(s, c, TASKS_LOW, TASKS_HIGH, 4, t)
@@ -544,6 +589,14 @@ async def capture(stores: StoreSet, shard_ids: range | list[int]) -> dict[str, A
         )
         for queue in queues
     }
+    user_data = await _pages(lambda t: stores.task.scan_task_queue_user_data(4, t))
+    content["task_queue_user_data"] = sorted(
+        user_data, key=lambda u: (u.namespace_id, u.task_queue)
+    )
+    mappings = await _pages(lambda t: stores.task.scan_build_id_mappings(4, t))
+    content["build_id_mappings"] = sorted(
+        mappings, key=lambda m: (m.namespace_id, m.build_id, m.task_queue)
+    )
     trees = await _pages(lambda t: stores.history.get_all_history_tree_branches(11, t))
     content["history_trees"] = sorted(trees, key=lambda b: (b.tree_id, b.branch_id))
     for queue_type in QueueType:

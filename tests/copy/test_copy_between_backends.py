@@ -44,6 +44,13 @@ async def test_sqlite_to_cassandra_to_sqlite_and_sqlite_to_postgres(
     assert any(r["state"].buffered_events for r in runs.values())
     assert any(len(r["history"]) > 1 for r in runs.values()), "some runs were reset (forked)"
 
+    # The source holds tasks of a category registered at run time: unnamed, the copy stops
+    # naming it (the copy below resumes from where it stopped).
+    unnamed = await run_cli(
+        "copy", "--config", str(config), "--from", "src", "--to", "cass", task_categories=False
+    )
+    assert unnamed.exit_code != 0 and "Traceback" not in unnamed.stderr
+    assert "unknown history task category id 951" in unnamed.stderr, unnamed.stderr
     to_cassandra = await run_cli("copy", "--config", str(config), "--from", "src", "--to", "cass")
     assert_copied(to_cassandra, "sqlite -> cassandra")
     async with open_stores(cassandra) as stores:

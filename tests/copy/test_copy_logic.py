@@ -181,7 +181,7 @@ async def test_an_orphaned_ancestor_is_read_once_through_the_smallest_fork():
             1, base, HistoryEventBatch(1, [b"e1", b"e2"]), 1, 0, is_new_branch=True
         )
         await history.append_history_nodes(1, base, HistoryEventBatch(3, [b"e3"]), 2, 1)
-        forks = [await history.fork_history_branch(1, base, 3) for _ in range(2)]
+        forks = [(await history.fork_history_branch(1, base, 3)).new_branch_token for _ in range(2)]
         await history.delete_history_branch(1, base)
         base_id = history.parse_branch_token(base).branch_id
         fork_ids = sorted(history.parse_branch_token(f).branch_id for f in forks)

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from copy_support import SHARDS, file_digest, open_stores, run_cli, write_config
+from copy_support import (
+    SHARDS,
+    WORKLOAD_CATEGORY,
+    file_digest,
+    open_stores,
+    run_cli,
+    write_config,
+)
 from copy_workload import Shape, capture, without_ranges
 
 from persistence_cassandra.copy import (
@@ -251,6 +258,9 @@ READ_METHODS = {
     "list_nexus_endpoints",
     "get_nexus_endpoint",
     "get_replication_tasks_from_dlq",
+    "list_history_task_category_ids",
+    "scan_task_queue_user_data",
+    "scan_build_id_mappings",
 }
 
 
@@ -307,6 +317,7 @@ async def test_a_killed_copy_resumes(store_factory, tmp_path):
     config = write_config(tmp_path, {"src": big.datastore, "dst": target_store})
     state_path = tmp_path / "kill.state.json"
     args = ["copy", "--config", str(config), "--from", "src", "--to", "dst"]
+    args += ["--task-category", WORKLOAD_CATEGORY]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -25,6 +25,7 @@ from persistence_cassandra.stores import (
     NexusEndpointStore,
     QueueStore,
     ShardStore,
+    TaskScavenger,
     TaskStore,
 )
 
@@ -37,6 +38,7 @@ PROTOCOLS = [
     ClusterMetadataStore,
     QueueStore,
     NexusEndpointStore,
+    TaskScavenger,  # the optional capability: wrapped like the stores
 ]
 
 
@@ -131,6 +133,7 @@ def test_store_names():
         "cluster_metadata",
         "queue",
         "nexus_endpoint",
+        "task_scavenger",
     ]
 
 

@@ -22,7 +22,7 @@ from persistence_cassandra.middleware import (
     MiddlewareOptions,
     wrap_store,
 )
-from persistence_cassandra.stores import HistoryStore, QueueStore
+from persistence_cassandra.stores import HistoryStore, QueueStore, TaskStore
 from persistence_cassandra.workload import WorkloadOptions, plan_chain, run_workload
 
 MEMORY = parse_config(
@@ -113,6 +113,8 @@ async def test_every_feature_is_exercised_and_checked():
         "queue.enqueue_message",
         "queue.read_messages",
         "queue.range_delete_messages",
+        "task.update_task_queue_user_data",
+        "task_scavenger.scavenge_expired_tasks",
     ):
         assert calls.get(name, 0) > 0, name
 
@@ -206,6 +208,75 @@ async def test_a_dead_letter_acknowledgement_that_deletes_nothing_is_caught():
     assert report.counters.poison_tasks_parked > 0
     problems = [str(v) for v in report.integrity.violations]
     assert any("tasks still parked" in p for p in problems), problems
+
+
+def _losing_every(nth: int, method_name: str) -> Callable[..., Awaitable[Any]]:
+    """Acknowledges every ``nth`` call of ``method_name`` without making it."""
+    seen = 0
+
+    async def interceptor(store: str, method: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        nonlocal seen
+        if method == method_name:
+            seen += 1
+            if seen % nth == 0:
+                return None
+        return await call()
+
+    return interceptor
+
+
+async def test_a_lost_user_data_update_is_caught():
+    async with await open_persistence(MEMORY) as persistence:
+        lossy = replace(
+            persistence,
+            task=wrap_store(
+                persistence.task, TaskStore, _losing_every(7, "update_task_queue_user_data")
+            ),
+        )
+        report = await run_workload(lossy, replace(SMALL, workflows=5))
+    assert not report.ok
+    problems = " ".join(str(v) for v in report.integrity.violations)
+    assert "lost or applied twice" in problems, problems
+
+
+async def test_a_sticky_queue_that_never_expires_is_caught():
+    async def forever(store: str, method: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        return await call()
+
+    async with await open_persistence(MEMORY) as persistence:
+        inner = persistence.task
+
+        class Immortal:
+            """Creates sticky queues as normal ones: nothing ever expires them."""
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(inner, name)
+
+            async def create_task_queue(self, record: Any) -> None:
+                await inner.create_task_queue(replace(record, kind=1, expiry=None))
+
+        immortal = replace(persistence, task=wrap_store(Immortal(), TaskStore, forever))
+        report = await run_workload(immortal, replace(SMALL, workflows=5))
+    assert not report.ok
+    problems = " ".join(str(v) for v in report.integrity.violations)
+    assert "still there after its expiry" in problems, problems
+
+
+async def test_user_data_writes_with_unknown_outcome_are_reconciled():
+    faults = FaultInjection(
+        rules=(
+            FaultRule("Timeout", 0.2, "task", "update_task_queue_user_data", after_call=True),
+            FaultRule("Timeout", 0.2, "task", "update_task_queue_user_data"),
+        ),
+        seed=5,
+    )
+    async with await open_persistence(
+        MEMORY, middleware=MiddlewareOptions(faults=faults)
+    ) as persistence:
+        report = await run_workload(persistence, replace(SMALL, workflows=5))
+        assert report.ok, report.integrity.violations
+        errors = {op.name: op.error_count for op in report.operations}
+    assert errors["task.update_task_queue_user_data"] > 0
 
 
 def test_a_failed_check_exits_1_and_lists_violations(data_dir, monkeypatch):

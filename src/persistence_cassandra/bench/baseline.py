@@ -38,6 +38,7 @@ from persistence_cassandra.records import (
     TaskCategory,
     TaskKey,
     TaskQueueKey,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
 )
 
@@ -110,6 +111,13 @@ class RawBaseline(Protocol):
     async def read_messages(self, request: ReadQueueMessagesRequest) -> Sequence[object]:
         """A first page: the queue's row, then its messages."""
         ...
+
+    # Task-queue user data (one queue per call, as the bench sends it).
+    async def update_task_queue_user_data(
+        self, request: UpdateTaskQueueUserDataRequest
+    ) -> None: ...
+
+    async def get_task_queue_user_data(self, namespace_id: str, task_queue: str) -> object: ...
 
     async def close(self) -> None: ...
 

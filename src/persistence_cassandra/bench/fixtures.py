@@ -39,7 +39,9 @@ from persistence_cassandra.records import (
     TaskKey,
     TaskQueueKey,
     TaskQueueRecord,
+    TaskQueueUserDataUpdate,
     TaskRecord,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     UpdateWorkflowMode,
     WorkflowMutation,
@@ -81,6 +83,10 @@ EVENT = _bytes.randbytes(150)
 """One serialized history event (a typical small event)."""
 
 
+USER_DATA = DataBlob(b"\x0a\x20" + b"v" * 200, "proto3")
+"""A task queue's user data as worker versioning writes it: a few hundred bytes."""
+
+
 def _events(first_event_id: int, count: int) -> DataBlob:
     return encode_batch(HistoryEventBatch(first_event_id, [EVENT] * count, "proto3"))
 
@@ -118,6 +124,12 @@ class BenchWorker:
     """The queue ``enqueue_message`` appends to."""
     read_queue: QueueKey = field(default_factory=lambda: QueueKey(0, ""))
     """The queue ``read_messages`` reads (:data:`QUEUED_MESSAGES` messages)."""
+    user_data_namespace: str = ""
+    """Its own namespace: all of a namespace's user data is one Cassandra partition, and 128
+    workers on one partition would measure Paxos contention, not the store."""
+    user_data_queue: str = ""
+    user_data_version: int = 0
+    """The version the worker last wrote: it is the queue's only writer."""
 
     def name(self, what: str) -> str:
         return f"{self.tag}-w{self.index}-{what}"
@@ -243,6 +255,13 @@ class BenchWorker:
         task = TaskRecord(self.take_task_id(), TASK_BLOB)
         return CreateTasksRequest(self.queue, self.queue_range_id, [task])
 
+    def user_data_update(self) -> UpdateTaskQueueUserDataRequest:
+        """The next compare-and-set of the worker's queue (from the version it last wrote)."""
+        version = self.user_data_version
+        self.user_data_version += 1
+        update = TaskQueueUserDataUpdate(self.user_data_queue, USER_DATA, version)
+        return UpdateTaskQueueUserDataRequest(self.user_data_namespace, [update])
+
     def get_tasks_request(self) -> GetTasksRequest:
         first = self.queue_range_id << RANGE_BITS
         return GetTasksRequest(self.queue, first, first + QUEUED_TASKS + 1, page_size=100)
@@ -305,6 +324,9 @@ async def _prepare(persistence: Persistence, worker: BenchWorker) -> None:
             previous = txn_id
         if branch is worker.append_branch:
             worker.next_node_id, worker.last_txn_id = 1 + nodes * EVENTS_PER_NODE, previous
+    worker.user_data_namespace = f"{worker.namespace_id}-{worker.index}"
+    worker.user_data_queue = worker.name("user-data")
+    await persistence.task.update_task_queue_user_data(worker.user_data_update())
     for queue in (worker.queue, worker.lifecycle_queue):
         await persistence.task.create_task_queue(TaskQueueRecord(queue, 1, TASK_BLOB))
     worker.next_task_id = worker.queue_range_id << RANGE_BITS

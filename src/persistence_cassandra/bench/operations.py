@@ -365,6 +365,16 @@ OPERATIONS: tuple[BenchOperation, ...] = (
         lambda b, w: b.read_messages(w.read_messages_request()),
     ),
     BenchOperation(
+        "task.update_task_queue_user_data",
+        lambda p, w: p.task.update_task_queue_user_data(w.user_data_update()),
+        lambda b, w: b.update_task_queue_user_data(w.user_data_update()),
+    ),
+    BenchOperation(
+        "task.get_task_queue_user_data",
+        lambda p, w: p.task.get_task_queue_user_data(w.user_data_namespace, w.user_data_queue),
+        lambda b, w: b.get_task_queue_user_data(w.user_data_namespace, w.user_data_queue),
+    ),
+    BenchOperation(
         LIFECYCLE,
         lambda p, w: lifecycle(_Ours(p), w),
         lambda b, w: lifecycle(_Raw(b), w),

@@ -73,6 +73,12 @@ from persistence_cassandra.backends.cassandra.session import (
     build_cluster,
 )
 from persistence_cassandra.backends.cassandra.shard_store import UPDATE_SHARD
+from persistence_cassandra.backends.cassandra.task_queue_user_data import (
+    GET_USER_DATA,
+    INSERT_USER_DATA,
+    UPDATE_USER_DATA,
+    USER_DATA_BUILD_ID,
+)
 from persistence_cassandra.backends.cassandra.task_store import (
     COMPLETE_TASKS,
     GET_TASKS,
@@ -102,6 +108,7 @@ from persistence_cassandra.records import (
     TaskCategory,
     TaskKey,
     TaskQueueKey,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     UpdateWorkflowMode,
     to_epoch_ms,
@@ -134,6 +141,9 @@ _STATEMENTS = (
     GET_TASKS,
     INSERT_TASK,
     TOUCH_QUEUE,
+    INSERT_USER_DATA,
+    UPDATE_USER_DATA,
+    GET_USER_DATA,
 )
 
 
@@ -429,7 +439,7 @@ class RawCassandraBaseline:
         statements.append(
             (
                 TOUCH_QUEUE,
-                (request.range_id, *partition, ROW_QUEUE, QUEUE_ROW_TASK_ID, request.range_id),
+                (0, request.range_id, *partition, ROW_QUEUE, QUEUE_ROW_TASK_ID, request.range_id),
             )
         )
         await self._batch(statements)
@@ -492,6 +502,42 @@ class RawCassandraBaseline:
             READ_MESSAGES,
             (*partition, request.inclusive_min_message_id, request.page_size + 1),
         )
+
+    # ------------------------------------------------------------------ task-queue user data
+
+    async def update_task_queue_user_data(self, request: UpdateTaskQueueUserDataRequest) -> None:
+        """One queue, no build ids: the store's conditional batch of one statement."""
+        if len(request.updates) != 1 or request.updates[0].build_ids_added:
+            raise NotImplementedError("the raw baseline updates one queue without build ids")
+        (update,) = request.updates
+        ns, data = request.namespace_id, update.data
+        if update.version == 0:
+            params: tuple[object, ...] = (
+                ns,
+                USER_DATA_BUILD_ID,
+                update.task_queue,
+                data.data,
+                data.encoding,
+                1,
+            )
+            await self._batch([(INSERT_USER_DATA, params)])
+            return
+        params = (
+            data.data,
+            data.encoding,
+            update.version + 1,
+            ns,
+            USER_DATA_BUILD_ID,
+            update.task_queue,
+            update.version,
+        )
+        await self._batch([(UPDATE_USER_DATA, params)])
+
+    async def get_task_queue_user_data(self, namespace_id: str, task_queue: str) -> object:
+        rows = await self._read(GET_USER_DATA, (namespace_id, USER_DATA_BUILD_ID, task_queue))
+        if not rows:
+            raise RawFailure(f"no user data for {task_queue}")
+        return rows[0]
 
     async def close(self) -> None:
         await asyncio.to_thread(self._session.cluster.shutdown)

@@ -46,6 +46,11 @@ from persistence_cassandra.backends.sql.statements import (
     CollectionTable,
     sql_statements,
 )
+from persistence_cassandra.backends.sql.task_queue_user_data import (
+    GET_USER_DATA,
+    UPDATE_USER_DATA,
+    USER_DATA_COLUMNS,
+)
 from persistence_cassandra.bench.baseline import RawFailure
 from persistence_cassandra.records import (
     CreateWorkflowExecutionRequest,
@@ -58,6 +63,7 @@ from persistence_cassandra.records import (
     ReadQueueMessagesRequest,
     TaskCategory,
     TaskCategoryType,
+    UpdateTaskQueueUserDataRequest,
     UpdateWorkflowExecutionRequest,
     UpdateWorkflowMode,
     WorkflowMutation,
@@ -150,6 +156,11 @@ class RawSql:
         self.insert_message = sql(insert_message)
         self.get_queue = sql(GET_QUEUE)
         self.read_messages = sql(READ_MESSAGES)
+        self.insert_user_data = sql(
+            dialect.insert_if_absent("task_queue_user_data", USER_DATA_COLUMNS)
+        )
+        self.update_user_data = sql(UPDATE_USER_DATA)
+        self.get_user_data = sql(GET_USER_DATA)
 
     # ------------------------------------------------------------------ write plans
 
@@ -444,3 +455,30 @@ class RawSqlOperations:
             sql.get_immediate,
             (request.shard_id, category, low.task_id, high.task_id, request.page_size + 1),
         )
+
+    # ------------------------------------------------------------------ task-queue user data
+
+    async def update_task_queue_user_data(self, request: UpdateTaskQueueUserDataRequest) -> None:
+        """One queue, no build ids: the store's transaction is then this one counted write."""
+        if len(request.updates) != 1 or request.updates[0].build_ids_added:
+            raise NotImplementedError("the raw baseline updates one queue without build ids")
+        (update,) = request.updates
+        sql, data = self._sql, update.data
+        ns, queue = request.namespace_id, update.task_queue
+
+        def check(count: int) -> None:
+            if count != 1:
+                raise RawFailure(f"user data of {queue}: version {update.version} moved")
+
+        if update.version == 0:
+            step = Execute(sql.insert_user_data, (ns, queue, data.data, data.encoding, 1), check)
+        else:
+            params = (data.data, data.encoding, update.version + 1, ns, queue, update.version)
+            step = Execute(sql.update_user_data, params, check)
+        await self._plan([step])
+
+    async def get_task_queue_user_data(self, namespace_id: str, task_queue: str) -> object:
+        rows = await self._read(self._sql.get_user_data, (namespace_id, task_queue))
+        if not rows:
+            raise RawFailure(f"no user data for {task_queue}")
+        return rows[0]

@@ -32,6 +32,7 @@ from persistence_cassandra.errors import ConfigError
 from persistence_cassandra.factory import OpenOptions, open_store_bundle, wrap_bundle
 from persistence_cassandra.middleware import MiddlewareOptions
 from persistence_cassandra.persistence import Persistence
+from persistence_cassandra.task_categories import register_task_category_spec
 
 __all__ = ["copy_command", "default_state_path", "print_result", "result_json"]
 
@@ -278,6 +279,14 @@ def _describe_identity(identity: tuple[str, ...]) -> str:
     metavar="N",
     help="Target writes in flight at once.",
 )
+@click.option(
+    "--task-category",
+    "task_categories",
+    multiple=True,
+    metavar="ID:NAME:KIND",
+    help="A history task category the server registered (KIND immediate or scheduled); "
+    "repeat for each. A category found in the source but not given stops the copy.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_obj
 def copy_command(
@@ -291,8 +300,11 @@ def copy_command(
     page_size: int,
     concurrency: int,
     as_json: bool = False,
+    task_categories: tuple[str, ...] = (),
 ) -> None:
     """Copy every record of one datastore into another (any two backends), resumably."""
+    for spec in task_categories:
+        register_task_category_spec(spec)
     path = config_path or cli.config_path
     if path is None:
         raise ConfigError("copy needs --config FILE naming both datastores")

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from persistence_cassandra.copy.digest import (
     Census,
+    build_id_mapping_facts,
     cluster_metadata_facts,
     current_facts,
     history_node_facts,
@@ -32,11 +33,13 @@ from persistence_cassandra.copy.digest import (
     shard_facts,
     task_facts,
     task_queue_facts,
+    task_queue_user_data_facts,
 )
 from persistence_cassandra.copy.queue_units import cluster_names
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, branches_to_read, read_ahead
 from persistence_cassandra.copy.units import current_pointers, gather_all
-from persistence_cassandra.records import Page, QueueType, TaskCategory, TaskQueueRecord
+from persistence_cassandra.records import Page, QueueType, TaskQueueRecord
+from persistence_cassandra.task_categories import task_category
 
 __all__ = ["holds_any_data", "take_census"]
 
@@ -97,6 +100,10 @@ async def take_census(reader: StoreReader, shard_ids: Iterable[int]) -> Census:
         async with aclosing(read_ahead(partial(reader.task_queues, page_size))) as pages:
             async for page, _ in pages:
                 await gather_all(queue(record) for record in page.items)
+        async for entry in _records(partial(reader.user_data, page_size)):
+            census.add(task_queue_user_data_facts(entry))
+        async for mapping in _records(partial(reader.build_id_mappings, page_size)):
+            census.add(build_id_mapping_facts(mapping))
 
     async def shard(shard_id: int) -> None:
         async with shards:
@@ -116,7 +123,8 @@ async def take_census(reader: StoreReader, shard_ids: Iterable[int]) -> Census:
                             census.add(
                                 current_facts(shard_id, key.namespace_id, key.workflow_id, pointer)
                             )
-            for category in TaskCategory:
+            for category_id in await reader.history_task_category_ids(shard_id):
+                category = task_category(category_id)
                 fetch = partial(reader.history_tasks, shard_id, category, page_size)
                 async for task in _records(fetch):
                     census.add(history_task_facts(shard_id, task))
@@ -174,6 +182,7 @@ async def holds_any_data(reader: StoreReader, shard_ids: Iterable[int]) -> bool:
         or await _has_items(partial(reader.tree_rows, 1))
         or await _has_items(partial(reader.task_queues, 1))
         or await _has_items(partial(reader.nexus_endpoints, 1))
+        or await _has_items(partial(reader.user_data, 1))
     ):
         return True
     for queue_type in QueueType:

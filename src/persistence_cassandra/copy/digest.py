@@ -22,6 +22,7 @@ from typing import Any
 
 from persistence_cassandra.copy.kinds import RecordKind
 from persistence_cassandra.records import (
+    BuildIdMapping,
     ClusterMetadataRecord,
     CurrentExecution,
     DataBlob,
@@ -37,6 +38,7 @@ from persistence_cassandra.records import (
     ShardRecord,
     TaskQueueKey,
     TaskQueueRecord,
+    TaskQueueUserData,
     TaskRecord,
     WorkflowMutableState,
     to_epoch_ms,
@@ -45,6 +47,7 @@ from persistence_cassandra.records import (
 __all__ = [
     "Census",
     "Tally",
+    "build_id_mapping_facts",
     "canonical_bytes",
     "cluster_metadata_facts",
     "current_facts",
@@ -60,6 +63,7 @@ __all__ = [
     "shard_facts",
     "task_facts",
     "task_queue_facts",
+    "task_queue_user_data_facts",
 ]
 
 _MODULUS = 1 << 256
@@ -225,6 +229,16 @@ def current_facts(
             current.status,
             current.last_write_version,
             current.start_time,
+            # As a write of the pointer fills them (a pointer written before schema 1.1 has
+            # neither): the create request id is attached, a missing first run is this run.
+            tuple(
+                sorted(
+                    current.request_ids | {current.create_request_id}
+                    if current.create_request_id
+                    else current.request_ids
+                )
+            ),
+            current.first_execution_run_id or current.run_id,
         ),
     )
 
@@ -256,7 +270,29 @@ def task_queue_facts(record: TaskQueueRecord) -> Iterator[Fact]:
     key = record.key
     yield (
         RecordKind.TASK_QUEUES,
-        (key.namespace_id, key.name, key.task_type, record.range_id, record.info),
+        (
+            key.namespace_id,
+            key.name,
+            key.task_type,
+            record.range_id,
+            record.info,
+            int(record.kind),
+            record.expiry,
+        ),
+    )
+
+
+def task_queue_user_data_facts(entry: TaskQueueUserData) -> Iterator[Fact]:
+    yield (
+        RecordKind.TASK_QUEUE_USER_DATA,
+        (entry.namespace_id, entry.task_queue, entry.data, entry.version),
+    )
+
+
+def build_id_mapping_facts(mapping: BuildIdMapping) -> Iterator[Fact]:
+    yield (
+        RecordKind.BUILD_ID_MAPPINGS,
+        (mapping.namespace_id, mapping.build_id, mapping.task_queue),
     )
 
 

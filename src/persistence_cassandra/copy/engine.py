@@ -46,16 +46,16 @@ from persistence_cassandra.copy.units import (
     CopyContext,
     CopyListener,
     NullListener,
+    copy_all_history_tasks,
     copy_cluster_metadata,
     copy_executions,
     copy_history,
-    copy_history_tasks,
     copy_namespaces,
     copy_shards,
+    copy_task_queue_user_data,
     copy_task_queues,
     gather_all,
 )
-from persistence_cassandra.records import TaskCategory
 
 __all__ = [
     "CopyOptions",
@@ -315,10 +315,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
         units: list[Awaitable[None]] = []
         for shard_id in sorted(shard_ids & set(ctx.state.shard_ranges)):
             units.append(limited(partial(copy_executions, ctx, shard_id)))
-            units.extend(
-                limited(partial(copy_history_tasks, ctx, shard_id, category))
-                for category in TaskCategory
-            )
+            units.append(limited(partial(copy_all_history_tasks, ctx, shard_id)))
             units.append(limited(partial(copy_replication_dlq, ctx, shard_id)))
         return units
 
@@ -334,6 +331,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
             copy_task_queues(ctx),
             copy_queues(ctx),
             copy_nexus_endpoints(ctx),
+            copy_task_queue_user_data(ctx),
             *per_shard(configured),
         ]
     )

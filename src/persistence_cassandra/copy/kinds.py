@@ -35,6 +35,9 @@ class RecordKind(enum.Enum):
     QUEUE_MESSAGES = "queue messages"
     NEXUS_ENDPOINTS = "nexus endpoints"
     REPLICATION_DLQ_TASKS = "replication DLQ tasks"
+    # Task-queue user data (schema 1.1): one row per queue, and the build-id rows.
+    TASK_QUEUE_USER_DATA = "task queue user data"
+    BUILD_ID_MAPPINGS = "build id mappings"
 
     @property
     def label(self) -> str:

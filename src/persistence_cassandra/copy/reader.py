@@ -17,6 +17,7 @@ from persistence_cassandra.errors import DataLoss, NotFound
 from persistence_cassandra.managers.history_token import decode_tree_info
 from persistence_cassandra.records import (
     EPOCH,
+    BuildIdMapping,
     ClusterMetadataRecord,
     CurrentExecution,
     ExecutionKey,
@@ -41,6 +42,7 @@ from persistence_cassandra.records import (
     TaskKey,
     TaskQueueKey,
     TaskQueueRecord,
+    TaskQueueUserData,
     TaskRecord,
     WorkflowMutableState,
 )
@@ -246,6 +248,23 @@ class StoreReader(_QueueReads):
         return await self._stores.task.get_tasks(
             GetTasksRequest(key, MIN_ID, MAX_ID, page_size, token)
         )
+
+    async def history_task_category_ids(self, shard_id: int) -> list[int]:
+        return await self._stores.execution.list_history_task_category_ids(shard_id)
+
+    # ------------------------------------------------------------------ task-queue user data
+
+    async def user_data(self, page_size: int, token: bytes) -> Page[TaskQueueUserData]:
+        return await self._stores.task.scan_task_queue_user_data(page_size, token)
+
+    async def build_id_mappings(self, page_size: int, token: bytes) -> Page[BuildIdMapping]:
+        return await self._stores.task.scan_build_id_mappings(page_size, token)
+
+    async def one_user_data(self, namespace_id: str, task_queue: str) -> TaskQueueUserData | None:
+        try:
+            return await self._stores.task.get_task_queue_user_data(namespace_id, task_queue)
+        except NotFound:
+            return None
 
 
 async def read_ahead(

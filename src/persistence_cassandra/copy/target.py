@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, StoreSet
@@ -55,6 +56,7 @@ from persistence_cassandra.records import (
     ShardRecord,
     TaskQueueKey,
     TaskQueueRecord,
+    TaskQueueUserData,
     TaskRecord,
     WorkflowMutableState,
     WorkflowSnapshot,
@@ -112,6 +114,8 @@ def snapshot_of(state: WorkflowMutableState, current: CurrentExecution | None) -
         create_request_id=current.create_request_id if current is not None else "",
         last_write_version=current.last_write_version if current is not None else 0,
         start_time=current.start_time if current is not None else None,
+        request_ids=current.request_ids if current is not None else frozenset(),
+        first_execution_run_id=current.first_execution_run_id if current is not None else "",
         activity_infos=dict(state.activity_infos),
         timer_infos=dict(state.timer_infos),
         child_execution_infos=dict(state.child_execution_infos),
@@ -547,15 +551,42 @@ class TargetWriter(_QueueWrites):
             raise self._lease_moved(what, exc) from None
         return Outcome.OVERWRITTEN
 
+    async def put_task_queue_user_data(
+        self, entry: TaskQueueUserData, build_ids: frozenset[str]
+    ) -> Outcome:
+        """Insert the queue's user data at its version with its build-id rows. Different
+        data already there is a conflict even with ``force``: the store's only other write is
+        a compare-and-set that moves the version, so it cannot reproduce the source's."""
+        try:
+            await self._write(self._stores.task.create_task_queue_user_data, entry, build_ids)
+            return Outcome.WRITTEN
+        except ConditionFailed:
+            pass
+        existing = await self.reader.one_user_data(entry.namespace_id, entry.task_queue)
+        if existing == entry:
+            return Outcome.PRESENT
+        raise TargetConflict(
+            f"target {self.description} already holds different user data for task queue "
+            f"{entry.task_queue!r} (namespace {entry.namespace_id}); user data cannot be "
+            "overwritten by a copy, remove it from the target first"
+        )
+
     async def put_tasks(
-        self, key: TaskQueueKey, range_id: int, tasks: Sequence[TaskRecord]
+        self,
+        key: TaskQueueKey,
+        range_id: int,
+        tasks: Sequence[TaskRecord],
+        queue_expiry: datetime | None = None,
     ) -> None:
         store = self._stores.task
         what = f"task queue {key.name!r} (type {key.task_type})"
 
         async def create(batch: list[TaskRecord]) -> None:
             try:
-                await self._write(store.create_tasks, CreateTasksRequest(key, range_id, batch))
+                await self._write(
+                    store.create_tasks,
+                    CreateTasksRequest(key, range_id, batch, queue_expiry=queue_expiry),
+                )
             except ConditionFailed as exc:
                 raise self._lease_moved(what, exc) from None
 

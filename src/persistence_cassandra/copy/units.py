@@ -42,19 +42,23 @@ from persistence_cassandra.records import (
     Page,
     TaskCategory,
     TaskQueueRecord,
+    TaskQueueUserData,
     WorkflowMutableState,
 )
+from persistence_cassandra.task_categories import task_category
 
 __all__ = [
     "CopyContext",
     "CopyListener",
     "NullListener",
+    "copy_all_history_tasks",
     "copy_cluster_metadata",
     "copy_executions",
     "copy_history",
     "copy_history_tasks",
     "copy_namespaces",
     "copy_shards",
+    "copy_task_queue_user_data",
     "copy_task_queues",
     "gather_all",
 ]
@@ -308,6 +312,15 @@ async def copy_history_tasks(ctx: CopyContext, shard_id: int, category: TaskCate
     await _paged_unit(ctx, f"history_tasks/{shard_id}/{category.name.lower()}", fetch, handle)
 
 
+async def copy_all_history_tasks(ctx: CopyContext, shard_id: int) -> None:
+    """Every category the shard holds tasks of, as stored (not only the registered ones): a
+    category this process does not know stops the copy with ``UnknownTaskCategory`` rather
+    than leaving its tasks behind."""
+    ids = await ctx.source.history_task_category_ids(shard_id)
+    categories = [task_category(category_id) for category_id in ids]
+    await gather_all(copy_history_tasks(ctx, shard_id, category) for category in categories)
+
+
 # --------------------------------------------------------------------------- matching
 
 
@@ -321,10 +334,42 @@ async def copy_task_queues(ctx: CopyContext) -> None:
         fetch = partial(ctx.source.tasks, record.key, ctx.page_size)
         async with ctx.streams, aclosing(read_ahead(fetch)) as pages:
             async for page, _ in pages:
-                await ctx.target.put_tasks(record.key, record.range_id, page.items)
+                # A sticky queue's expiry goes along: its tasks expire with it (TTL).
+                await ctx.target.put_tasks(record.key, record.range_id, page.items, record.expiry)
                 ctx.moved(RecordKind.TASKS, len(page.items))
 
     async def handle(queues: list[TaskQueueRecord]) -> None:
         await gather_all(copy_queue(record) for record in queues)
 
     await _paged_unit(ctx, "task_queues", partial(ctx.source.task_queues, ctx.page_size), handle)
+
+
+async def copy_task_queue_user_data(ctx: CopyContext) -> None:
+    """Every queue's user data at its version, each with its build-id rows in the same write.
+
+    The build-id rows are read whole first (a queue's rows must go with its user data, and
+    the scans order them differently); a resumed copy reads them again."""
+    build_ids: dict[tuple[str, str], set[str]] = {}
+    token = b""
+    while True:
+        page = await ctx.source.build_id_mappings(ctx.page_size, token)
+        for mapping in page.items:
+            build_ids.setdefault((mapping.namespace_id, mapping.task_queue), set()).add(
+                mapping.build_id
+            )
+        token = page.next_page_token
+        if not token:
+            break
+
+    async def copy_one(entry: TaskQueueUserData) -> None:
+        ids = frozenset(build_ids.get((entry.namespace_id, entry.task_queue), ()))
+        ctx.note(await ctx.target.put_task_queue_user_data(entry, ids))
+        ctx.moved(RecordKind.TASK_QUEUE_USER_DATA)
+        ctx.moved(RecordKind.BUILD_ID_MAPPINGS, len(ids))
+
+    async def handle(entries: list[TaskQueueUserData]) -> None:
+        await gather_all(copy_one(entry) for entry in entries)
+
+    await _paged_unit(
+        ctx, "task_queue_user_data", partial(ctx.source.user_data, ctx.page_size), handle
+    )

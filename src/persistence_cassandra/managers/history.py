@@ -64,6 +64,7 @@ from persistence_cassandra.stores import HistoryStore
 __all__ = [
     "DEFAULT_TRANSACTION_SIZE_LIMIT",
     "MAX_EVENT_ID",
+    "ForkedBranch",
     "HistoryBranchDetail",
     "HistoryBranchManager",
     "HistoryPage",
@@ -115,6 +116,17 @@ def _detail(row: HistoryTreeBranch) -> HistoryBranchDetail:
     return HistoryBranchDetail(
         row.tree_id, row.branch_id, tree_info.branch, tree_info.fork_time, tree_info.info
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ForkedBranch:
+    """What :meth:`HistoryBranchManager.fork_history_branch` made."""
+
+    new_branch_token: bytes
+    base_branch_token: bytes
+    """The branch whose own nodes hold the event just below the fork point: the forked branch
+    itself, or, when the fork point lies in one of its ancestors' ranges, that ancestor (with
+    the ancestry it has there). Temporal returns it so a reset can name where it forked."""
 
 
 class HistoryBranchManager:
@@ -390,20 +402,26 @@ class HistoryBranchManager:
 
     async def fork_history_branch(
         self, shard_id: int, branch_token: bytes, fork_node_id: int, info: str = ""
-    ) -> bytes:
+    ) -> ForkedBranch:
         """Create a branch that shares the history below ``fork_node_id`` (a batch's first
-        event id, > 1) and returns its token. Only a tree row is written."""
+        event id, > 1); returns its token and the base branch's. Only a tree row is written."""
         branch = parse_branch_token(branch_token)
-        new_branch = HistoryBranch(
-            branch.tree_id, str(uuid.uuid4()), fork_ancestors(branch, fork_node_id)
-        )
+        ancestors = fork_ancestors(branch, fork_node_id)
+        new_branch = HistoryBranch(branch.tree_id, str(uuid.uuid4()), ancestors)
         tree_info = encode_tree_info(
             HistoryTreeInfo(new_branch, truncate_to_ms(self._clock()), info)
         )
         await self._store.fork_history_branch(
             shard_id, branch.tree_id, new_branch.branch_id, tree_info
         )
-        return new_branch.token
+        # The last inherited range is the branch holding the fork point's last event.
+        owner = ancestors[-1]
+        base = (
+            branch
+            if owner.branch_id == branch.branch_id
+            else HistoryBranch(branch.tree_id, owner.branch_id, ancestors[:-1])
+        )
+        return ForkedBranch(new_branch.token, base.token)
 
     # ----------------------------------------------------------------------- delete, trim
 

@@ -21,12 +21,12 @@ from persistence_cassandra.records import (
     QueueKey,
     QueueType,
     ReadQueueMessagesRequest,
-    TaskCategory,
     TaskKey,
     from_epoch_ms,
     to_epoch_ms,
 )
 from persistence_cassandra.stores import QueueStore
+from persistence_cassandra.task_categories import task_category
 
 __all__ = [
     "TASK_PAYLOAD_ENCODING",
@@ -103,7 +103,7 @@ def decode_task(payload: DataBlob) -> HistoryTask:
         header = json.loads(head)
         key = TaskKey(from_epoch_ms(int(header["fire_time_ms"])), int(header["task_id"]))
         return HistoryTask(
-            TaskCategory(header["category"]), key, DataBlob(data, header["encoding"])
+            task_category(int(header["category"])), key, DataBlob(data, header["encoding"])
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DataLoss(f"DLQ message header is corrupt: {exc}") from exc

@@ -49,6 +49,7 @@ from persistence_cassandra.workload.report import (
     WorkloadReport,
     WorkloadSettings,
 )
+from persistence_cassandra.workload.server_features import ServerFeatures
 from persistence_cassandra.workload.shards import ShardOwner
 from persistence_cassandra.workload.state import (
     ChainPlan,
@@ -426,8 +427,12 @@ async def run_workload(
     started = time.perf_counter()
     tally = _Tally()
     interrupted: int | None = None
+    features: ServerFeatures | None = None
     try:
         context = await _prepare(persistence, settings, background)
+        # User data, sticky queues, a run-time task category (issue 16).
+        features = ServerFeatures(context)
+        await features.start()
         if on_progress is not None:
             background.start(_tick(context, tally, on_progress, started))
         chains = asyncio.create_task(_run_chains(context, on_progress, started, tally))
@@ -438,10 +443,14 @@ async def run_workload(
             integrity = IntegrityReport()
         else:
             await _drain(context)
+            await features.finish()
             seconds = time.perf_counter() - started
             operations = persistence.metrics.snapshot()
             integrity = await check_integrity(context, concurrency=settings.concurrency)
+            integrity.violations.extend(await features.check())
     finally:
+        if features is not None:
+            await features.close()
         await background.stop()
     lifecycle = LatencySummary.of(
         chain.finished_at - chain.started_at for chain in context.chains if not chain.failure

@@ -355,7 +355,7 @@ class WorkflowChain:
                 for spec, task_id in zip(specs, task_ids, strict=True)
             ]
             # Waiters exist before the tasks can: the timer queue may read them at once.
-            timer_ids = [t.key.task_id for t in tasks if t.category is TaskCategory.TIMER]
+            timer_ids = [t.key.task_id for t in tasks if t.category == TaskCategory.TIMER]
             for task_id in timer_ids:
                 self._timers[task_id] = shard.timers.expect(task_id)
             try:
@@ -369,9 +369,9 @@ class WorkflowChain:
 
         await shard.owner.commit(len(specs), write)
         for task in written:
-            if task.category is TaskCategory.TIMER:
+            if task.category == TaskCategory.TIMER:
                 shard.timers.scheduled(task.key)
-        if any(task.category is TaskCategory.TRANSFER for task in written):
+        if any(task.category == TaskCategory.TRANSFER for task in written):
             shard.transfer.notify()
         return written
 
@@ -584,9 +584,11 @@ class WorkflowChain:
         self._step = "reset"
         fork_node_id = self._rng.choice([node for node, _ in run.nodes if node > 1])
         old_token, old_next_event_id = run.branch_token, run.next_event_id
-        new_token = await self._history.fork_history_branch(
-            run.shard_id, old_token, fork_node_id, info=f"workload reset {run.key.workflow_id}"
-        )
+        new_token = (
+            await self._history.fork_history_branch(
+                run.shard_id, old_token, fork_node_id, info=f"workload reset {run.key.workflow_id}"
+            )
+        ).new_branch_token
         # The workflow task that was just delivered belongs to the abandoned branch.
         self._ack(self._wft_queue, stale_task_id)
         run.forked_from, run.forked_from_next_event_id = old_token, old_next_event_id

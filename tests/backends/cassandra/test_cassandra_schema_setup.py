@@ -30,6 +30,8 @@ TABLES = {
     "queues",
     "replication_tasks_dlq",
     "nexus_endpoints",
+    # v1.1
+    "task_queue_user_data",
 }
 
 

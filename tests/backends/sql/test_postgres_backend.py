@@ -102,7 +102,9 @@ async def test_an_empty_database_is_refused_until_the_schema_exists(
             await resolve_backend("postgres").open(config, OpenOptions())
         # Schema creation on an up-to-date database applies nothing.
         with psycopg.connect(**{**postgres_params, "dbname": name}) as connection:
-            connection.execute("UPDATE schema_version SET curr_version = '1.0'")
+            connection.execute(
+                "UPDATE schema_version SET curr_version = %s", (EXPECTED_SCHEMA_VERSION,)
+            )
         again = await open_bundle(config)
         await again.close()
     finally:

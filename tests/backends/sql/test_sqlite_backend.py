@@ -23,6 +23,7 @@ from persistence_cassandra.backends.sql import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.errors import SchemaVersionMismatch, ShardOwnershipLost, Unavailable
 from persistence_cassandra.factory import OpenOptions, resolve_backend
 from persistence_cassandra.records import DataBlob
+from persistence_cassandra.schema.bundled import bundled_schema_set
 
 
 async def test_memory_mode_has_no_concurrent_writers_and_file_mode_does(tmp_path: Path) -> None:
@@ -169,8 +170,7 @@ async def test_schema_is_created_once_and_reopening_keeps_data(tmp_path: Path) -
         (
             "1.0",
             EXPECTED_SCHEMA_VERSION,
-            "queues (history-task and namespace replication DLQs), replication-task DLQ, "
-            "Nexus endpoints",
+            bundled_schema_set("sqlite").versions[-1].manifest.description,
         ),
     ]
 

@@ -93,7 +93,16 @@ MAX_BATCH_BYTES = 640 * 1024
 _TEXT_NEVER = "\x00never"
 _INT_NEVER = -1
 _BIGINT_NEVER = -(2**63)
-ECHO_VALUES = (_TEXT_NEVER, _INT_NEVER, _INT_NEVER, _BIGINT_NEVER, _BIGINT_NEVER)
+_SET_NEVER = frozenset({_TEXT_NEVER})
+ECHO_VALUES = (
+    _TEXT_NEVER,
+    _INT_NEVER,
+    _INT_NEVER,
+    _BIGINT_NEVER,
+    _BIGINT_NEVER,
+    _SET_NEVER,
+    _TEXT_NEVER,
+)
 """The impossible values bound to the ``!=`` echo conditions of MOVE_CURRENT and
 ASSERT_NOT_CURRENT (see the module docstring)."""
 
@@ -106,26 +115,29 @@ INSERT_HISTORY_TASK = (
 
 _CURRENT_COLUMNS = (
     "current_run_id = ?, create_request_id = ?, workflow_state = ?, workflow_status = ?, "
-    "last_write_version = ?, start_time_ms = ?"
+    "last_write_version = ?, start_time_ms = ?, current_request_ids = ?, "
+    "first_execution_run_id = ?"
 )
+# The conflict payload (schema 1.1) rides on the echo conditions too.
+_ECHO_PAYLOAD = "AND current_request_ids != ? AND first_execution_run_id != ?"
 
 INSERT_CURRENT = (
     "INSERT INTO executions (shard_id, type, namespace_id, workflow_id, run_id, fire_time_ms, "
     "task_id, current_run_id, create_request_id, workflow_state, workflow_status, "
-    "last_write_version, start_time_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "IF NOT EXISTS"
+    "last_write_version, start_time_ms, current_request_ids, first_execution_run_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
 )
 
 MOVE_CURRENT = (
     f"UPDATE executions SET {_CURRENT_COLUMNS} WHERE {ROW_KEY_WHERE} "
     "IF current_run_id = ? AND create_request_id != ? AND workflow_state != ? "
-    "AND workflow_status != ? AND last_write_version != ? AND start_time_ms != ?"
+    f"AND workflow_status != ? AND last_write_version != ? AND start_time_ms != ? {_ECHO_PAYLOAD}"
 )
 
 REUSE_CURRENT = (
     f"UPDATE executions SET {_CURRENT_COLUMNS} WHERE {ROW_KEY_WHERE} "
     "IF current_run_id = ? AND last_write_version = ? AND workflow_state = ? "
-    "AND create_request_id != ? AND workflow_status != ? AND start_time_ms != ?"
+    f"AND create_request_id != ? AND workflow_status != ? AND start_time_ms != ? {_ECHO_PAYLOAD}"
 )
 
 # Deleting range_id (never set on a current row) writes nothing visible: the statement exists
@@ -133,7 +145,7 @@ REUSE_CURRENT = (
 ASSERT_NOT_CURRENT = (
     f"DELETE range_id FROM executions WHERE {ROW_KEY_WHERE} "
     "IF current_run_id != ? AND create_request_id != ? AND workflow_state != ? "
-    "AND workflow_status != ? AND last_write_version != ? AND start_time_ms != ?"
+    f"AND workflow_status != ? AND last_write_version != ? AND start_time_ms != ? {_ECHO_PAYLOAD}"
 )
 
 _RUN_SCALARS = (
@@ -225,6 +237,8 @@ def current_values(record: CurrentExecution) -> tuple[object, ...]:
         record.status,
         record.last_write_version,
         to_epoch_ms(record.start_time) if record.start_time is not None else None,
+        record.request_ids,
+        record.first_execution_run_id,
     )
 
 
@@ -295,6 +309,8 @@ class ExecutionBatch:
                     _TEXT_NEVER,
                     _INT_NEVER,
                     _BIGINT_NEVER,
+                    _SET_NEVER,
+                    _TEXT_NEVER,
                 ),
             )
         else:

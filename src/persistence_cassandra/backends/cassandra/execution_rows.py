@@ -176,4 +176,6 @@ def current_from_row(row: Mapping[str, Any]) -> CurrentExecution:
         status=row.get("workflow_status") or 0,
         last_write_version=row.get("last_write_version") or 0,
         start_time=from_epoch_ms(start_time_ms) if start_time_ms is not None else None,
+        request_ids=frozenset(row.get("current_request_ids") or ()),
+        first_execution_run_id=row.get("first_execution_run_id") or "",
     )

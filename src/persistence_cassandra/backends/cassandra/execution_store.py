@@ -18,6 +18,7 @@ from persistence_cassandra.backends.cassandra.execution_batch import (
     update_batch,
 )
 from persistence_cassandra.backends.cassandra.execution_rows import (
+    HISTORY_TASK_ROW_BASE,
     NO_ID,
     ROW_KEY_WHERE,
     ROW_RUN,
@@ -67,7 +68,8 @@ GET_RUN = f"SELECT {_RUN_COLUMNS} FROM executions WHERE {ROW_KEY_WHERE}"
 LIST_RUNS = f"SELECT {_RUN_COLUMNS} FROM executions WHERE shard_id = ? AND type = ?"
 GET_CURRENT = (
     "SELECT current_run_id, create_request_id, workflow_state, workflow_status, "
-    f"last_write_version, start_time_ms FROM executions WHERE {ROW_KEY_WHERE}"
+    "last_write_version, start_time_ms, current_request_ids, first_execution_run_id "
+    f"FROM executions WHERE {ROW_KEY_WHERE}"
 )
 DELETE_ROW = f"DELETE FROM executions WHERE {ROW_KEY_WHERE}"
 DELETE_CURRENT_IF_RUN = f"DELETE FROM executions WHERE {ROW_KEY_WHERE} IF current_run_id = ?"
@@ -80,6 +82,9 @@ _TASK_RANGE = (
 )
 GET_HISTORY_TASKS = (
     f"SELECT fire_time_ms, task_id, task_data, task_encoding FROM executions WHERE {_TASK_RANGE}"
+)
+HISTORY_TASK_CATEGORIES = (
+    "SELECT type FROM executions WHERE shard_id = ? AND type >= ? GROUP BY shard_id, type"
 )
 RANGE_DELETE_HISTORY_TASKS = f"DELETE FROM executions WHERE {_TASK_RANGE}"
 
@@ -209,6 +214,13 @@ class CassandraExecutionStore(CassandraReplicationDLQ):
     ) -> None:
         task = HistoryTask(category, key, DataBlob(b""))
         await self._session.write(DELETE_ROW, history_task_row_key(shard_id, task))
+
+    async def list_history_task_category_ids(self, shard_id: int) -> list[int]:
+        # One row per (shard, row type) group: the partition's task rows are not all read out.
+        result = await self._session.read(
+            HISTORY_TASK_CATEGORIES, (shard_id, HISTORY_TASK_ROW_BASE + 1)
+        )
+        return [row["type"] - HISTORY_TASK_ROW_BASE for row in result.rows]
 
     async def range_complete_history_tasks(
         self,

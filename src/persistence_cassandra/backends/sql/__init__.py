@@ -4,10 +4,10 @@ Importing this package loads no database driver; ``sqlite`` and ``postgres`` eac
 ``BACKEND`` object the factory resolves by name. Both create their schema (``create_schema``)
 and check its version through the schema engine (:mod:`.schema_setup`).
 
-Beyond the ``TaskStore`` Protocol, :meth:`SqlTaskStore.scavenge_expired_tasks
-<persistence_cassandra.backends.sql.task_store.SqlTaskStore.scavenge_expired_tasks>` deletes
-expired matching tasks (Cassandra lets TTLs do that); call it periodically from whatever runs
-background maintenance.
+Both offer the optional :class:`~persistence_cassandra.stores.TaskScavenger` capability
+(``Persistence.task_scavenger``): it deletes expired matching tasks and sticky queues, which
+Cassandra leaves to TTLs. :class:`persistence_cassandra.maintenance.TaskScavengerSchedule`
+runs it periodically.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from persistence_cassandra.backend import OpenOptions
 from persistence_cassandra.backends.sql.cluster_metadata_store import SqlClusterMetadataStore
@@ -49,17 +50,20 @@ async def open_sql_bundle(
             "schema_version": stored.curr_version if stored is not None else "none",
         }
 
+    task = SqlTaskStore(runner)
     return StoreBundle(
         shard=SqlShardStore(runner),
         execution=SqlExecutionStore(runner),
         history=SqlHistoryStore(runner),
-        task=SqlTaskStore(runner),
+        task=task,
         metadata=SqlMetadataStore(runner),
         cluster_metadata=SqlClusterMetadataStore(runner),
-        capabilities=capabilities,
+        # Expired tasks and sticky queues stay stored until scavenged (no TTL in SQL).
+        capabilities=replace(capabilities, expired_tasks_need_scavenging=True),
         close=runner.close,
         description=description,
         server_info=server_info,
         queue=SqlQueueStore(runner),
         nexus_endpoint=SqlNexusEndpointStore(runner),
+        task_scavenger=task,
     )

@@ -243,6 +243,16 @@ class SqlExecutionStore(SqlReplicationDLQ):
     ) -> None:
         await self._runner.write(lambda tx: self._sql.tasks.complete(tx, shard_id, category, key))
 
+    async def list_history_task_category_ids(self, shard_id: int) -> list[int]:
+        rows = await self._runner.read(
+            lambda tx: tx.fetchall(
+                "SELECT category_id FROM history_immediate_tasks WHERE shard_id = ? UNION "
+                "SELECT category_id FROM history_scheduled_tasks WHERE shard_id = ?",
+                (shard_id, shard_id),
+            )
+        )
+        return sorted(row[0] for row in rows)
+
     async def range_complete_history_tasks(
         self,
         shard_id: int,

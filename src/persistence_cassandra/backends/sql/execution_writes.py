@@ -11,6 +11,7 @@ concurrent writers of one workflow queue up instead of deadlocking on PostgreSQL
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -91,6 +92,8 @@ def current_from_row(row: Row) -> CurrentExecution:
         status=row[3],
         last_write_version=row[4],
         start_time=None if row[5] is None else from_epoch_ms(row[5]),
+        request_ids=frozenset(json.loads(row[6])),
+        first_execution_run_id=row[7],
     )
 
 
@@ -102,6 +105,9 @@ def current_values(record: CurrentExecution) -> tuple[Any, ...]:
         record.status,
         record.last_write_version,
         _ms(record.start_time),
+        # A sorted JSON list: one portable column type for a set on both dialects.
+        json.dumps(sorted(record.request_ids)),
+        record.first_execution_run_id,
     )
 
 

@@ -50,6 +50,9 @@ CURRENT_COLUMNS = (
     "status",
     "last_write_version",
     "start_time",
+    # schema 1.1: the conflict payload
+    "request_ids",
+    "first_execution_run_id",
 )
 EXECUTION_VALUES = (
     "next_event_id",
@@ -243,8 +246,13 @@ def sql_statements(dialect: SqlDialect) -> SqlStatements:
         upsert_tree=dialect.upsert(
             "history_tree", ("shard_id", "tree_id", "branch_id"), ("data", "data_encoding")
         ),
-        lock_queue_shared=f"SELECT range_id FROM task_queues WHERE {QUEUE_WHERE}{shared}",
-        lock_queue_exclusive=f"SELECT range_id FROM task_queues WHERE {QUEUE_WHERE}{exclusive}",
+        # expiry_time: a sticky queue past it is gone (schema 1.1).
+        lock_queue_shared=(
+            f"SELECT range_id, expiry_time FROM task_queues WHERE {QUEUE_WHERE}{shared}"
+        ),
+        lock_queue_exclusive=(
+            f"SELECT range_id, expiry_time FROM task_queues WHERE {QUEUE_WHERE}{exclusive}"
+        ),
         upsert_task=dialect.upsert(
             "tasks",
             ("namespace_id", "task_queue_name", "task_type", "task_id"),

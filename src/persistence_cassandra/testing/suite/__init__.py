@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from persistence_cassandra.testing.suite.cluster import TestClusterMembership, TestClusterMetadata
 from persistence_cassandra.testing.suite.concurrency import TestConcurrency
+from persistence_cassandra.testing.suite.conflict_payloads import (
+    TestConflictPayloads,
+    TestForkBaseBranch,
+)
 from persistence_cassandra.testing.suite.dead_letter_queues import (
     TestHistoryTaskDLQ,
     TestNamespaceReplicationQueue,
@@ -43,18 +47,23 @@ from persistence_cassandra.testing.suite.queues import (
 )
 from persistence_cassandra.testing.suite.replication_dlq import TestReplicationDLQ
 from persistence_cassandra.testing.suite.shard import TestShardStore
+from persistence_cassandra.testing.suite.sticky_task_queues import TestStickyTaskQueues
+from persistence_cassandra.testing.suite.task_categories import TestRegisteredTaskCategories
+from persistence_cassandra.testing.suite.task_queue_user_data import TestTaskQueueUserData
 from persistence_cassandra.testing.suite.task_store import TestTaskQueues, TestTasks
 
 __all__ = [
     "TestClusterMembership",
     "TestClusterMetadata",
     "TestConcurrency",
+    "TestConflictPayloads",
     "TestConflictResolve",
     "TestExecutionCollections",
     "TestExecutionCreate",
     "TestExecutionDeleteAndList",
     "TestExecutionModeRules",
     "TestExecutionUpdate",
+    "TestForkBaseBranch",
     "TestHistoryBranch",
     "TestHistoryForkAndDelete",
     "TestHistoryStoreRows",
@@ -66,9 +75,12 @@ __all__ = [
     "TestNexusEndpoints",
     "TestQueueConcurrency",
     "TestQueueStore",
+    "TestRegisteredTaskCategories",
     "TestReplicationDLQ",
     "TestSetWorkflowExecution",
     "TestShardStore",
+    "TestStickyTaskQueues",
+    "TestTaskQueueUserData",
     "TestTaskQueues",
     "TestTasks",
 ]

@@ -67,10 +67,10 @@ class Branch:
             token = page.next_page_token
 
     async def fork(self, fork_node_id: int, info: str = "") -> Branch:
-        token = await self.history.fork_history_branch(
+        forked = await self.history.fork_history_branch(
             self.shard_id, self.token, fork_node_id, info
         )
-        return Branch(self.history, self.shard_id, token)
+        return Branch(self.history, self.shard_id, forked.new_branch_token)
 
 
 async def _new_branch(history: HistoryBranchManager) -> Branch:
