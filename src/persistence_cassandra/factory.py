@@ -40,6 +40,7 @@ from persistence_cassandra.stores import (
     ShardStore,
     StoreBundle,
     TaskStore,
+    VisibilityStore,
 )
 
 __all__ = [
@@ -156,6 +157,7 @@ def wrap_bundle(
             description=bundle.description,
             backend_name=backend_name,
             raw=bundle,
+            visibility=bundle.visibility,
         )
     chain = InterceptorChain(layers)
     return Persistence(
@@ -170,6 +172,11 @@ def wrap_bundle(
         description=bundle.description,
         backend_name=backend_name,
         raw=bundle,
+        visibility=(
+            None
+            if bundle.visibility is None
+            else wrap_store(bundle.visibility, VisibilityStore, chain)
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from persistence_cassandra.stores import (
     ShardStore,
     StoreBundle,
     TaskStore,
+    VisibilityStore,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class Persistence:
     backend_name: str
     raw: StoreBundle = field(repr=False)
     """The backend's stores without middleware (baselines and diagnostics only)."""
+    visibility: VisibilityStore | None = None
+    """Listing, filtering and counting executions (issue 17); ``None`` if the backend has none."""
     _history_manager: HistoryBranchManager | None = field(default=None, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
 

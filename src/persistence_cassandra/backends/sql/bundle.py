@@ -13,6 +13,7 @@ from persistence_cassandra.backends.sql.schema_setup import SqlVersionReader, ve
 from persistence_cassandra.backends.sql.shard_store import SqlShardStore
 from persistence_cassandra.backends.sql.task_store import SqlTaskStore
 from persistence_cassandra.backends.sql.transaction import TransactionRunner
+from persistence_cassandra.backends.sql.visibility_store import SqlVisibilityStore
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
 __all__ = ["open_sql_bundle"]
@@ -58,4 +59,5 @@ async def open_sql_bundle(
         close=runner.close,
         description=description,
         server_info=server_info,
+        visibility=SqlVisibilityStore(runner),
     )
