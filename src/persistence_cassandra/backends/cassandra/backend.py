@@ -22,6 +22,7 @@ from persistence_cassandra.backends.cassandra.schema_setup import (
 from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.backends.cassandra.shard_store import CassandraShardStore
 from persistence_cassandra.backends.cassandra.task_store import CassandraTaskStore
+from persistence_cassandra.backends.cassandra.visibility_store import CassandraVisibilityStore
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.stores import (
     Capabilities,
@@ -32,6 +33,7 @@ from persistence_cassandra.stores import (
     ShardStore,
     StoreBundle,
     TaskStore,
+    VisibilityStore,
 )
 
 __all__ = ["BACKEND", "CAPABILITIES", "CassandraBackend"]
@@ -81,6 +83,7 @@ class CassandraBackend:
             close=session.close,
             description=session.description,
             server_info=server_info,
+            visibility=CassandraVisibilityStore(session),
         )
 
 
@@ -93,3 +96,4 @@ if __debug__:  # typing-only proof that each store satisfies its Protocol
     _task: type[TaskStore] = CassandraTaskStore
     _metadata: type[MetadataStore] = CassandraMetadataStore
     _cluster: type[ClusterMetadataStore] = CassandraClusterMetadataStore
+    _visibility: type[VisibilityStore] = CassandraVisibilityStore
