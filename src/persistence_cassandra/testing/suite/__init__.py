@@ -34,6 +34,10 @@ from persistence_cassandra.testing.suite.history_tasks import TestHistoryTasks
 from persistence_cassandra.testing.suite.namespaces import TestNamespaces
 from persistence_cassandra.testing.suite.shard import TestShardStore
 from persistence_cassandra.testing.suite.task_store import TestTaskQueues, TestTasks
+from persistence_cassandra.testing.suite.visibility import (
+    TestVisibilityQueries,
+    TestVisibilityWrites,
+)
 
 __all__ = [
     "TestClusterMembership",
@@ -54,4 +58,6 @@ __all__ = [
     "TestShardStore",
     "TestTaskQueues",
     "TestTasks",
+    "TestVisibilityQueries",
+    "TestVisibilityWrites",
 ]
