@@ -22,8 +22,8 @@ checks them):
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from persistence_cassandra.records import (
@@ -368,8 +368,7 @@ class VisibilityStore(Protocol):
         no-op, with another type ``InvalidRequest``."""
         ...
 
-    async def get_search_attributes(self, namespace_id: str) -> dict[str, SearchAttributeType]:
-        ...
+    async def get_search_attributes(self, namespace_id: str) -> dict[str, SearchAttributeType]: ...
 
     async def record_started(self, start: VisibilityStart) -> None:
         """Record a running execution (nothing changes if the run is already recorded)."""

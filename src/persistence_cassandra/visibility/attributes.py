@@ -20,7 +20,9 @@ _I = SearchAttributeType.INT
 _T = SearchAttributeType.DATETIME
 
 
-def _system(name: str, type_: SearchAttributeType, field: str, *, status: bool = False) -> Attribute:
+def _system(
+    name: str, type_: SearchAttributeType, field: str, *, status: bool = False
+) -> Attribute:
     return Attribute(name, type_, AttributeKind.SYSTEM, field, is_status=status)
 
 
@@ -55,9 +57,7 @@ def check_custom_attribute_name(name: str) -> None:
         raise InvalidRequest(f"{name!r} is a system search attribute and cannot be registered")
 
 
-def resolve_attribute(
-    name: str, custom: Mapping[str, SearchAttributeType]
-) -> Attribute | None:
+def resolve_attribute(name: str, custom: Mapping[str, SearchAttributeType]) -> Attribute | None:
     """The attribute ``name`` means in a namespace with ``custom`` attributes, or None."""
     system = SYSTEM_ATTRIBUTES.get(name)
     if system is not None:

@@ -48,7 +48,7 @@ def sort_key(order: OrderBy, record: VisibilityRecord) -> SortKey:
 
 def after_cursor(order: OrderBy, key: SortKey, cursor: SortKey) -> bool:
     """Whether ``key`` comes strictly after ``cursor`` in the listing's order."""
-    return key < cursor if order.descending else key > cursor  # type: ignore[operator]
+    return key < cursor if order.descending else key > cursor
 
 
 def _order_name(order: OrderBy) -> str:

@@ -231,7 +231,7 @@ class _Parser:
             return inner
         return self._predicate()
 
-    def _attribute(self) -> tuple[Attribute, _Token]:
+    def _attribute(self) -> Attribute:
         token = self._next()
         if token.kind != "name":
             raise QueryError(
@@ -247,10 +247,10 @@ class _Parser:
                 position=token.position,
                 attribute=name,
             )
-        return attribute, token
+        return attribute
 
     def _predicate(self) -> Expr:
-        attribute, name_token = self._attribute()
+        attribute = self._attribute()
         name = attribute.name
         token = self._next()
         if token.kind == "op":
@@ -291,7 +291,7 @@ class _Parser:
         raise QueryError(
             f"expected an operator (=, !=, <, <=, >, >=, IN, BETWEEN, STARTS_WITH, IS) after "
             f"the attribute, found {_describe(token)}",
-            position=token.position if token.kind != "end" else name_token.position,
+            position=token.position,
             attribute=name,
         )
 

@@ -84,7 +84,9 @@ class VisibilityStart:
     start_time: datetime
     execution_time: datetime
     memo: DataBlob = field(default_factory=lambda: DataBlob(b"", ""))
-    search_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    search_attributes: Mapping[str, object] = field(default_factory=dict)
+    """Registered custom attributes; checked against their types by the store (a KeywordList
+    may be given as a list)."""
 
 
 @dataclass(frozen=True, slots=True)

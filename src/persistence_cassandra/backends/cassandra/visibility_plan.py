@@ -172,8 +172,7 @@ def _expand_in(leaf: In) -> Expr:
     indexed = (
         attribute.field in _INDEXED_EQUALITY
         if attribute.kind is AttributeKind.SYSTEM
-        else attribute.type in _ENTRY_COLUMNS
-        or attribute.type is SearchAttributeType.KEYWORD_LIST
+        else attribute.type in _ENTRY_COLUMNS or attribute.type is SearchAttributeType.KEYWORD_LIST
     )
     if not indexed:
         return leaf

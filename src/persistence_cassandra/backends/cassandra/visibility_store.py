@@ -78,7 +78,9 @@ _GET_RUN = "SELECT start_time FROM visibility_runs WHERE namespace_id = ? AND ru
 _DELETE_RUN = "DELETE FROM visibility_runs WHERE namespace_id = ? AND run_id = ?"
 _DELETE_ROW = f"DELETE FROM visibility_executions WHERE {_ROW}"
 _INSERT_BUCKET = "INSERT INTO visibility_buckets (namespace_id, bucket) VALUES (?, ?)"
-_BUCKETS = "SELECT bucket FROM visibility_buckets WHERE namespace_id = ? AND bucket >= ? AND bucket <= ?"
+_BUCKETS = (
+    "SELECT bucket FROM visibility_buckets WHERE namespace_id = ? AND bucket >= ? AND bucket <= ?"
+)
 _CLOSE = (
     "UPDATE visibility_executions SET status = ?, close_time = ?, history_length = ?, "
     f"history_size_bytes = ? WHERE {_ROW}"
@@ -549,7 +551,9 @@ class CassandraVisibilityStore:
         parsed = await self._parse(namespace_id, query)
         plan = plan_query(parsed.where)
         counts: dict[ExecutionStatus, int] = {}
-        if plan.exact and not any(r.startswith("status ") for r, _ in plan.conjuncts[0].restrictions):
+        if plan.exact and not any(
+            r.startswith("status ") for r, _ in plan.conjuncts[0].restrictions
+        ):
             for status in ExecutionStatus:
                 count = await self._server_count(namespace_id, plan, ("status = ?", int(status)))
                 if count:

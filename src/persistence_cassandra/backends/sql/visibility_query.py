@@ -28,7 +28,6 @@ from persistence_cassandra.visibility.tree import (
     Or,
     OrderBy,
     OrderField,
-    Query,
     StartsWith,
 )
 
@@ -87,9 +86,7 @@ def _leaf(column: str, expr: Expr) -> SqlFragment:
         marks = ", ".join("?" for _ in expr.values)
         return SqlFragment(f"{column} IN ({marks})", tuple(sql_value(v) for v in expr.values))
     if isinstance(expr, Between):
-        return SqlFragment(
-            f"{column} BETWEEN ? AND ?", (sql_value(expr.low), sql_value(expr.high))
-        )
+        return SqlFragment(f"{column} BETWEEN ? AND ?", (sql_value(expr.low), sql_value(expr.high)))
     assert isinstance(expr, StartsWith)
     return SqlFragment(f"substr({column}, 1, ?) = ?", (len(expr.prefix), expr.prefix))
 
@@ -160,4 +157,3 @@ def compile_keyset(order: OrderBy, cursor: SortKey) -> SqlFragment:
             sql = f"({column} {strictly} ? OR ({column} = ? AND {sql}))"
             params = [*column_params, cursor[index], *column_params, cursor[index], *params]
     return SqlFragment(sql, tuple(params))
-

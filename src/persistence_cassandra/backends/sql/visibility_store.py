@@ -39,8 +39,9 @@ _COLUMNS = (
     "memo_encoding",
 )  # fmt: skip
 _SELECT = "SELECT " + ", ".join(f"v.{c}" for c in _COLUMNS) + " FROM executions_visibility v"
-_ATTRIBUTE_COLUMNS = ("namespace_id", "run_id", "name", "seq", "keyword_value", "int_value")
-_ATTRIBUTE_COLUMNS += ("double_value",)
+_ATTRIBUTE_COLUMNS = (
+    "namespace_id", "run_id", "name", "seq", "keyword_value", "int_value", "double_value",
+)  # fmt: skip
 _INSERT_ATTRIBUTE = (
     f"INSERT INTO visibility_attributes ({', '.join(_ATTRIBUTE_COLUMNS)}) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -120,9 +121,7 @@ class SqlVisibilityStore:
         self._runner = runner
         dialect = runner.dialect
         self._insert_execution = dialect.insert_if_absent("executions_visibility", _COLUMNS)
-        self._upsert_execution = dialect.upsert(
-            "executions_visibility", _COLUMNS[:2], _COLUMNS[2:]
-        )
+        self._upsert_execution = dialect.upsert("executions_visibility", _COLUMNS[:2], _COLUMNS[2:])
         self._insert_type = dialect.insert_if_absent(
             "visibility_search_attributes", ("namespace_id", "name", "type")
         )
@@ -288,7 +287,9 @@ class SqlVisibilityStore:
 
         return await self._runner.read(work)
 
-    def _parse(self, tx: Tx, namespace_id: str, query: str) -> tuple[Query, dict[str, SearchAttributeType]]:
+    def _parse(
+        self, tx: Tx, namespace_id: str, query: str
+    ) -> tuple[Query, dict[str, SearchAttributeType]]:
         types = self._types(tx, namespace_id)
         return parse_query(query, types), types
 

@@ -86,7 +86,10 @@ class TestVisibilityWrites:
 
         due = history_start() + timedelta(days=9)
         await store.upsert_search_attributes(
-            ns, "run-0", {"Tags": ["z"], "Amount": None, "DueAt": due, "Score": 1}, DataBlob(b"n", "x")
+            ns,
+            "run-0",
+            {"Tags": ["z"], "Amount": None, "DueAt": due, "Score": 1},
+            DataBlob(b"n", "x"),
         )
         record = await store.get_execution(ns, "run-0")
         assert record.search_attributes == {
