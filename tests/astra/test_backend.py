@@ -17,6 +17,7 @@ import pytest
 from persistence_cassandra.config import DatastoreConfig, load_config
 from persistence_cassandra.errors import PersistenceError, SchemaVersionMismatch
 from persistence_cassandra.factory import OpenOptions, open_store_bundle
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.stores import StoreBundle
 from persistence_cassandra.testing.astra_stand import AstraStand
 from persistence_cassandra.testing.suite.concurrency import TestConcurrency
@@ -77,7 +78,7 @@ async def test_the_bundle_reports_astra_and_the_schema_version(
     assert stores.server_info is not None
     info = await stores.server_info()
     assert info["server_version"].startswith("5.0")
-    assert info["schema_version"] == "1.0"
+    assert info["schema_version"] == EXPECTED_SCHEMA_VERSION
 
 
 async def test_a_portal_keyspace_without_schema_is_refused_naming_the_command(

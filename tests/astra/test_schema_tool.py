@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from persistence_cassandra.cli.schema_commands import schema_group
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.testing.astra_stand import AstraStand
 
 BUNDLED = "cassandra/persistence"
@@ -90,24 +91,24 @@ async def test_setup_update_status_verify_history_as_the_token_role(
 
     update = await schema(astra_stand, keyspace, "update-schema", "--schema-name", BUNDLED)
     assert update.exit_code == 0, update.stderr
-    assert "0.0 -> 1.0" in update.stdout
+    assert f"0.0 -> {EXPECTED_SCHEMA_VERSION}" in update.stdout
 
     status = await schema(astra_stand, keyspace, "status", "--schema-name", BUNDLED)
     assert status.exit_code == 0, status.stderr
-    assert "current version:  1.0" in status.stdout
+    assert f"current version:  {EXPECTED_SCHEMA_VERSION}" in status.stdout
     assert "pending:          none" in status.stdout
     assert "drift:            none" in status.stdout
 
     verify = await schema(astra_stand, keyspace, "verify", "--schema-name", BUNDLED)
     assert verify.exit_code == 0, verify.stderr
-    assert "1.0: ok" in verify.stdout
+    assert f"{EXPECTED_SCHEMA_VERSION}: ok" in verify.stdout
 
     again = await schema(astra_stand, keyspace, "update-schema", "--schema-name", BUNDLED)
-    assert again.exit_code == 0 and "already at version 1.0" in again.stdout
+    assert again.exit_code == 0 and f"already at version {EXPECTED_SCHEMA_VERSION}" in again.stdout
 
     history = await schema(astra_stand, keyspace, "history")
     assert history.exit_code == 0
-    assert "0.0 -> 1.0" in history.stdout
+    assert "0.0 -> 1.0" in history.stdout  # one entry per bundled version
 
     health = await schema(astra_stand, keyspace, "validate-health")
     assert health.exit_code == 0 and health.stdout.startswith("ok: Cassandra 5.0")

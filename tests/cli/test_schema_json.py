@@ -7,6 +7,7 @@ import json
 from click.testing import CliRunner
 
 from persistence_cassandra.cli.main import cli
+from persistence_cassandra.schema.bundled import EXPECTED_SCHEMA_VERSION
 
 
 def test_schema_status_history_and_verify_print_json(tmp_path):
@@ -22,12 +23,12 @@ def test_schema_status_history_and_verify_print_json(tmp_path):
         return json.loads(result.stdout)
 
     status = document("status", "--schema-name", "sqlite/persistence")
-    assert status["current_version"] == "1.0"
+    assert status["current_version"] == EXPECTED_SCHEMA_VERSION
     assert status["pending"] == []
     assert status["verify"]["ok"] is True
     history = document("history")
-    assert [entry["new_version"] for entry in history["history"]][-1] == "1.0"
+    assert [entry["new_version"] for entry in history["history"]][-1] == EXPECTED_SCHEMA_VERSION
     assert history["runs"]
     verify = document("verify", "--schema-name", "sqlite/persistence")
     assert verify["ok"] is True
-    assert "1.0" in verify["checked"]
+    assert EXPECTED_SCHEMA_VERSION in verify["checked"]

@@ -21,6 +21,7 @@ from persistence_cassandra.factory import OpenOptions, resolve_backend
 from persistence_cassandra.schema.admin import new_lock_holder
 from persistence_cassandra.schema.admin_postgres import PostgresSchemaAdmin
 from persistence_cassandra.schema.admin_sqlite import SqliteSchemaAdmin
+from persistence_cassandra.schema.bundled import bundled_schema_set
 from persistence_cassandra.stores import StoreBundle
 
 PROGRAM = "persistence-cassandra schema"
@@ -68,7 +69,16 @@ def _set_sqlite_version(path: Path, version: str) -> None:
     connection.close()
 
 
-SETUP_HISTORY = [("0", "0.0"), ("0.0", EXPECTED_SCHEMA_VERSION)]
+def _bundled_versions() -> list[str]:
+    """Every version of the bundled SQLite set (each is applied and verified in turn)."""
+    return [version.version.text for version in bundled_schema_set("sqlite").versions]
+
+
+SETUP_HISTORY = [
+    ("0", "0.0"),
+    *zip(["0.0", *_bundled_versions()[:-1]], _bundled_versions(), strict=True),
+]
+"""The engine's setup (0.0), then one update per bundled version."""
 
 
 async def _assert_tool_sees_a_clean_schema(target: list[str], schema_name: str) -> None:
@@ -85,7 +95,7 @@ async def _assert_tool_sees_a_clean_schema(target: list[str], schema_name: str) 
     verify = await schema_cli(*target, "verify", "--schema-name", schema_name)
     assert verify.exit_code == 0, verify.output
     # Checked against recorded checksums, not skipped as "applied by another tool".
-    assert f"verified versions: {EXPECTED_SCHEMA_VERSION}: ok" in verify.stdout
+    assert f"verified versions: {', '.join(_bundled_versions())}: ok" in verify.stdout
     assert "not checked" not in verify.stdout
     history = await schema_cli(*target, "history")
     assert history.exit_code == 0, history.output
@@ -116,7 +126,7 @@ async def test_a_memory_database_gets_the_engines_bookkeeping() -> None:
         rows = await runner.read(
             lambda tx: tx.fetchall("SELECT version, kind, state FROM schema_migration")
         )
-        assert rows == [(EXPECTED_SCHEMA_VERSION, "update", "applied")]
+        assert rows == [(version, "update", "applied") for version in _bundled_versions()]
         info = await bundle.server_info()  # type: ignore[misc]
         assert info["schema_version"] == EXPECTED_SCHEMA_VERSION
         assert await ensure_shard(bundle, 2) == 1

@@ -23,6 +23,7 @@ from persistence_cassandra.backends.sql import EXPECTED_SCHEMA_VERSION
 from persistence_cassandra.errors import SchemaVersionMismatch, ShardOwnershipLost, Unavailable
 from persistence_cassandra.factory import OpenOptions, resolve_backend
 from persistence_cassandra.records import DataBlob
+from persistence_cassandra.schema.bundled import bundled_schema_set
 
 
 async def test_memory_mode_has_no_concurrent_writers_and_file_mode_does(tmp_path: Path) -> None:
@@ -162,10 +163,15 @@ async def test_schema_is_created_once_and_reopening_keeps_data(tmp_path: Path) -
         "ORDER BY update_time"
     ).fetchall()
     connection.close()
-    # The engine's setup (0.0) then its update to the bundled version, each recorded once.
+    # The engine's setup (0.0) then its update to each bundled version, each recorded once.
+    versions = bundled_schema_set("sqlite").versions
+    previous = ["0.0", *(version.version.text for version in versions[:-1])]
     assert history == [
         ("0", "0.0", "initial version"),
-        ("0.0", EXPECTED_SCHEMA_VERSION, "base version of the persistence schema"),
+        *(
+            (old, version.version.text, version.manifest.description)
+            for old, version in zip(previous, versions, strict=True)
+        ),
     ]
 
 
