@@ -26,6 +26,7 @@ from persistence_cassandra.cli.demo import demo_command
 from persistence_cassandra.cli.doctor import doctor_command
 from persistence_cassandra.cli.fix_commands import with_config_target
 from persistence_cassandra.cli.schema_commands import schema_group
+from persistence_cassandra.cli.visibility_command import visibility_group
 from persistence_cassandra.cli.workload_command import workload_command
 from persistence_cassandra.errors import (
     ConfigError,
@@ -183,6 +184,7 @@ cli.add_command(workload_command)
 cli.add_command(copy_command)
 cli.add_command(bench_command)
 cli.add_command(backup_group)
+cli.add_command(visibility_group)
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
