@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from persistence_cassandra.managers.history import HistoryBranchManager
 from persistence_cassandra.persistence import Persistence
@@ -19,6 +20,9 @@ from persistence_cassandra.workload.history_queues import TimerQueue, TransferQu
 from persistence_cassandra.workload.matching import TaskQueueOwner
 from persistence_cassandra.workload.report import Counters, ViolationLog, WorkloadSettings
 from persistence_cassandra.workload.shards import ShardOwner
+
+if TYPE_CHECKING:
+    from persistence_cassandra.workload.visibility import VisibilityRecorder
 
 __all__ = [
     "STATUS_COMPLETED",
@@ -117,6 +121,9 @@ class WorkloadContext:
     chains: list[ChainState] = field(default_factory=list)
     signals: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     """Waiters of signal transfer tasks, by token (the transfer queue delivers them)."""
+    # ------------------------------------------------------------------ visibility (issue 17)
+    visibility: VisibilityRecorder | None = None
+    """Records every run's visibility and checks it (None: the backend has no visibility)."""
 
     def queue(self, name: str) -> TaskQueueOwner:
         for queue in (*self.workflow_queues, *self.activity_queues):
