@@ -48,6 +48,7 @@ from persistence_cassandra.copy.units import (
     copy_namespaces,
     copy_shards,
     copy_task_queues,
+    copy_visibility,
     gather_all,
 )
 from persistence_cassandra.records import TaskCategory
@@ -326,6 +327,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
             copy_cluster_metadata(ctx),
             copy_history(ctx, configured),
             copy_task_queues(ctx),
+            copy_visibility(ctx),
             *per_shard(configured),
         ]
     )

@@ -30,6 +30,9 @@ class RecordKind(enum.Enum):
     HISTORY_TASKS = "history tasks"
     TASK_QUEUES = "task queues"
     TASKS = "tasks"
+    # visibility (issue 17)
+    SEARCH_ATTRIBUTES = "search attributes"
+    VISIBILITY = "visibility records"
 
     @property
     def label(self) -> str:
