@@ -153,6 +153,7 @@ class Stores:
     metadata: Any
     cluster_metadata: Any
     description: str
+    visibility: Any = None
 
 
 def failing(bundle: Any, store: str, method: str, calls: int) -> Stores:
@@ -161,7 +162,7 @@ def failing(bundle: Any, store: str, method: str, calls: int) -> Stores:
         for name in ("shard", "execution", "history", "task", "metadata", "cluster_metadata")
     }
     parts[store] = FailingAfter(parts[store], method, calls)
-    return Stores(**parts, description=bundle.description)
+    return Stores(**parts, description=bundle.description, visibility=bundle.visibility)
 
 
 @pytest.mark.parametrize(
@@ -208,6 +209,9 @@ async def test_running_a_finished_copy_again_writes_nothing(source, store_factor
 
 
 READ_METHODS = {
+    "get_search_attributes",
+    "list_executions",
+    "get_execution",
     "get_or_create_shard",  # called without an initializer: a read
     "list_namespaces",
     "get_namespace",
@@ -258,6 +262,7 @@ async def test_the_source_is_only_read(source, store_factory, tmp_path):
                     "task",
                     "metadata",
                     "cluster_metadata",
+                    "visibility",
                 )
             },
             description=src.description,
