@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from rich.table import Table
@@ -23,6 +25,9 @@ from persistence_cassandra.visibility.records import (
     SearchAttributeType,
     VisibilityRecord,
 )
+
+if TYPE_CHECKING:
+    from persistence_cassandra.bench.visibility_bench import VisibilityBenchRow
 
 __all__ = ["record_json", "visibility_group"]
 
@@ -189,3 +194,61 @@ def attributes_command(context: CliContext, namespace_id: str, as_json: bool) ->
     for name, type_ in sorted(found.items()):
         table.add_row(name, type_.value)
     console_for().print(table)
+
+
+@visibility_group.command("bench")
+@click.option(
+    "--executions", type=click.IntRange(100, 10_000_000), default=10_000, show_default=True,
+    help="How many executions to record in a fresh namespace first.",
+)  # fmt: skip
+@click.option(
+    "--repeats", type=click.IntRange(1, 1000), default=5, show_default=True,
+    help="Timed calls per case (the median is shown).",
+)  # fmt: skip
+@_JSON
+@click.pass_obj
+def bench_command(context: CliContext, executions: int, repeats: int, as_json: bool) -> None:
+    """Time list (first and deep page) and count, index-served and merged, through the store
+    and as the same statements sent raw. The executions stay in the namespace it prints: run
+    it on a scratch store."""
+    from persistence_cassandra.bench.baseline import open_raw_baseline
+    from persistence_cassandra.bench.visibility_bench import run_visibility_bench
+
+    namespace_id = f"bench-{uuid.uuid4().hex[:10]}"
+
+    async def run() -> list[VisibilityBenchRow]:
+        persistence = await context.open()
+        async with persistence:
+            if persistence.visibility is None or persistence.raw.visibility is None:
+                raise ConfigError(f"the {persistence.backend_name} backend has no visibility store")
+            raw = await open_raw_baseline(context.datastore())
+            try:
+                return await run_visibility_bench(
+                    persistence.visibility, persistence.raw.visibility, raw,
+                    backend=persistence.backend_name, executions=executions, repeats=repeats,
+                    namespace_id=namespace_id,
+                )  # fmt: skip
+            finally:
+                await raw.close()
+
+    rows = run_async(run())
+    if as_json:
+        document = {
+            "namespace_id": namespace_id,
+            "rows": [{**dataclasses.asdict(row), "ratio": round(row.ratio, 2)} for row in rows],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    table = Table(
+        "Backend", "Executions", "Query", "Shape", "Call", "Ours ms", "Raw ms", "Ratio",
+        "Statements", "Rows read", "Result",
+    )  # fmt: skip
+    for row in rows:
+        table.add_row(
+            row.backend, f"{row.executions:,}", row.case, row.shape, row.call,
+            f"{row.ours_ms:.2f}", f"{row.raw_ms:.2f}", f"{row.ratio:.2f}", str(row.statements),
+            f"{row.rows_read:,}", f"{row.result:,}",
+        )  # fmt: skip
+    console = console_for()
+    console.print(table)
+    console.print(f"executions recorded in namespace {namespace_id}")
