@@ -115,9 +115,18 @@ async def prepare(raw: Any, statements: Sequence[RecordedStatement]) -> None:
     session = getattr(raw, "_session", None)
     if prepared is None or session is None:
         return
+    from cassandra import ProtocolVersion
+
+    # Prepared as the baseline prepares its own: in its keyspace, per statement where the
+    # protocol allows it (otherwise the session is already in the keyspace).
+    keyspace = None
+    if ProtocolVersion.uses_keyspace_flag(session.cluster.protocol_version):
+        keyspace = next(iter(prepared.values())).keyspace
     for statement in statements:
         if statement.text not in prepared:
-            prepared[statement.text] = await asyncio.to_thread(session.prepare, statement.text)
+            prepared[statement.text] = await asyncio.to_thread(
+                session.prepare, statement.text, keyspace=keyspace
+            )
 
 
 async def replay(raw: Any, statements: Sequence[RecordedStatement]) -> int:
