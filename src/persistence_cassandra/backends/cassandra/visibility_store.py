@@ -328,7 +328,7 @@ class CassandraVisibilityStore:
                 _GET_ROW, (namespace_id, bucket_of(start_ms), start_ms, run_id)
             )
         ).first()
-        if row is None:
+        if row is None or row["status"] is None:
             raise NotFound(f"no visibility record of run {run_id} in {namespace_id}")
         return record_from_row(row)
 
@@ -447,6 +447,8 @@ class CassandraVisibilityStore:
             ]
             rows = streams[0] if len(streams) == 1 else self._merged(streams, descending=descending)
             async for row in rows:
+                if row["status"] is None:
+                    continue  # what an upsert racing a delete left: no execution
                 record = record_from_row(row)
                 if matches(query.where, record):
                     yield record
