@@ -92,3 +92,19 @@ def test_mistakes_are_one_line(store_with_executions, args: list[str], message: 
     assert message in result.stderr
     assert "Traceback" not in result.output + result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bench_times_every_case_against_the_raw_statements(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("PC_CONFIG", raising=False)
+    monkeypatch.setenv("PC_DATA_DIR", str(tmp_path))
+    result = _run("bench", "--executions", "400", "--repeats", "1", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert {(row["shape"], row["call"]) for row in rows} >= {
+        ("index", "first page"), ("index", "deep page"), ("index", "count"),
+        ("merged", "first page"), ("merged", "deep page"), ("merged", "count"),
+    }  # fmt: skip
+    assert all(row["statements"] >= 1 and row["raw_ms"] > 0 for row in rows)
+    counts = {row["case"]: row["result"] for row in rows if row["call"] == "count"}
+    assert counts["type = payment"] == 100
+    assert counts["type IN (payment, refund)"] == 200
