@@ -24,6 +24,7 @@ from persistence_cassandra.stores import (
     MetadataStore,
     ShardStore,
     TaskStore,
+    VisibilityStore,
 )
 
 PROTOCOLS = [
@@ -33,6 +34,7 @@ PROTOCOLS = [
     TaskStore,
     MetadataStore,
     ClusterMetadataStore,
+    VisibilityStore,
 ]
 
 
@@ -125,6 +127,7 @@ def test_store_names():
         "task",
         "metadata",
         "cluster_metadata",
+        "visibility",
     ]
 
 
