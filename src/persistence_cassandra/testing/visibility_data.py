@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.stores import VisibilityStore
+from persistence_cassandra.visibility.listing import collect_listing
 from persistence_cassandra.visibility.records import (
     ExecutionStatus,
     SearchAttributeType,
@@ -151,19 +152,3 @@ class VisibilityPair:
                 close = start_time + timedelta(minutes=rng.randrange(1, 300))
                 await self.close(run_id, close, rng.choice(statuses))
         return names
-
-
-async def collect_listing(
-    store: VisibilityStore, namespace_id: str, query: str, page_size: int
-) -> list[list[str]]:
-    """Every page of ``query`` as run ids, page by page."""
-    pages: list[list[str]] = []
-    token = b""
-    while True:
-        page = await store.list_executions(namespace_id, query, page_size, token)
-        pages.append([record.run_id for record in page.items])
-        token = page.next_page_token
-        if not token:
-            return pages
-        if len(pages) > 10_000:
-            raise AssertionError(f"listing {query!r} does not end")

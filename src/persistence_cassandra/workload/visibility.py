@@ -13,7 +13,7 @@ from datetime import datetime
 from persistence_cassandra.errors import NotFound
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.stores import VisibilityStore
-from persistence_cassandra.testing.visibility_data import collect_listing
+from persistence_cassandra.visibility.listing import collect_listing
 from persistence_cassandra.visibility.records import (
     ExecutionStatus,
     SearchAttributeType,
