@@ -43,6 +43,7 @@ from persistence_cassandra.stores import (
     StoreBundle,
     TaskScavenger,
     TaskStore,
+    VisibilityStore,
 )
 
 __all__ = [
@@ -162,6 +163,7 @@ def wrap_bundle(
             backend_name=backend_name,
             raw=bundle,
             task_scavenger=bundle.task_scavenger,
+            visibility=bundle.visibility,
         )
     chain = InterceptorChain(layers)
     return Persistence(
@@ -182,6 +184,11 @@ def wrap_bundle(
             None
             if bundle.task_scavenger is None
             else wrap_store(bundle.task_scavenger, TaskScavenger, chain)
+        ),
+        visibility=(
+            None
+            if bundle.visibility is None
+            else wrap_store(bundle.visibility, VisibilityStore, chain)
         ),
     )
 

@@ -26,6 +26,7 @@ from persistence_cassandra.stores import (
     StoreBundle,
     TaskScavenger,
     TaskStore,
+    VisibilityStore,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class Persistence:
     """Deletes expired tasks and sticky queues where the backend keeps them until told
     (``capabilities.expired_tasks_need_scavenging``); ``None`` where TTLs do it. Run it on a
     schedule with :class:`persistence_cassandra.maintenance.TaskScavengerSchedule`."""
+    visibility: VisibilityStore | None = None
+    """Listing, filtering and counting executions (issue 17); ``None`` if the backend has none."""
     _history_manager: HistoryBranchManager | None = field(default=None, init=False, repr=False)
     _history_task_dlq: HistoryTaskDLQ | None = field(default=None, init=False, repr=False)
     _namespace_replication_queue: NamespaceReplicationQueue | None = field(

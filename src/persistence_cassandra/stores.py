@@ -21,8 +21,9 @@ checks them):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from persistence_cassandra.records import (
@@ -67,6 +68,12 @@ from persistence_cassandra.records import (
     UpdateWorkflowExecutionRequest,
     WorkflowMutableState,
 )
+from persistence_cassandra.visibility.records import (
+    ExecutionStatus,
+    SearchAttributeType,
+    VisibilityRecord,
+    VisibilityStart,
+)
 
 __all__ = [
     "Capabilities",
@@ -80,6 +87,7 @@ __all__ = [
     "StoreBundle",
     "TaskScavenger",
     "TaskStore",
+    "VisibilityStore",
 ]
 
 ShardInitializer = Callable[[], tuple[int, DataBlob]]
@@ -532,6 +540,86 @@ class NexusEndpointStore(Protocol):
     async def delete_nexus_endpoint(self, endpoint_id: str, last_known_table_version: int) -> None:
         """Delete the endpoint, bumping the table version; ``NexusTableVersionConflict`` when the
         table version differs, ``NexusEndpointNotFound`` when the endpoint is absent."""
+
+
+# --------------------------------------------------------------------------- visibility
+
+
+@runtime_checkable
+class VisibilityStore(Protocol):
+    """Executions as a server lists, filters and counts them (:mod:`persistence_cassandra.
+    visibility` defines the records, the query language and its reference evaluator).
+
+    Writes are idempotent and commute where a server may send them out of order: a repeated
+    ``record_started`` changes nothing, and an upsert of search attributes never undoes a close
+    (they write different fields). ``list_executions`` pages are keyset pages: a full page
+    always carries a token, and executions arriving meanwhile never shift a page boundary.
+    """
+
+    async def register_search_attributes(
+        self, namespace_id: str, attributes: Mapping[str, SearchAttributeType]
+    ) -> None:
+        """Register custom attributes; registering a name again with the same type is a
+        no-op, with another type ``InvalidRequest``."""
+        ...
+
+    async def get_search_attributes(self, namespace_id: str) -> dict[str, SearchAttributeType]: ...
+
+    async def record_started(self, start: VisibilityStart) -> None:
+        """Record a running execution (nothing changes if the run is already recorded)."""
+        ...
+
+    async def upsert_search_attributes(
+        self,
+        namespace_id: str,
+        run_id: str,
+        attributes: Mapping[str, object],
+        memo: DataBlob | None = None,
+    ) -> None:
+        """Set (``None``: remove) registered custom attributes of a recorded run, and its memo
+        if given; ``NotFound`` for an unknown run."""
+        ...
+
+    async def record_closed(
+        self,
+        namespace_id: str,
+        run_id: str,
+        *,
+        close_time: datetime,
+        status: ExecutionStatus,
+        history_length: int,
+        history_size_bytes: int,
+    ) -> None:
+        """Record that the run closed; ``NotFound`` for an unknown run."""
+        ...
+
+    async def save_record(self, record: VisibilityRecord) -> None:
+        """Write ``record`` whole, replacing what is stored (copy and repair tools)."""
+        ...
+
+    async def delete_execution(self, namespace_id: str, run_id: str) -> None:
+        """Remove the run (removing an unknown run is harmless)."""
+        ...
+
+    async def get_execution(self, namespace_id: str, run_id: str) -> VisibilityRecord:
+        """The run's record; ``NotFound`` if it is not recorded."""
+        ...
+
+    async def list_executions(
+        self, namespace_id: str, query: str, page_size: int, next_page_token: bytes = b""
+    ) -> Page[VisibilityRecord]:
+        """One page of the executions matching ``query``, in its ``ORDER BY`` order (default
+        ``StartTime DESC``); ``QueryError`` for a query that does not parse or type-check."""
+        ...
+
+    async def count_executions(self, namespace_id: str, query: str) -> int:
+        """How many executions match ``query`` (its ``ORDER BY`` is ignored)."""
+        ...
+
+    async def count_executions_by_status(
+        self, namespace_id: str, query: str
+    ) -> dict[ExecutionStatus, int]:
+        """How many executions match ``query``, per status (statuses without any omitted)."""
         ...
 
 
@@ -593,3 +681,7 @@ class StoreBundle:
     nexus_endpoint: NexusEndpointStore = field(kw_only=True)
     task_scavenger: TaskScavenger | None = None
     """Optional (see :class:`TaskScavenger`): ``None`` where expiry needs no maintenance."""
+
+    # ------------------------------------------------------------------ visibility (issue 17)
+    visibility: VisibilityStore | None = None
+    """Listing, filtering and counting executions; ``None`` for a backend without it."""

@@ -162,6 +162,7 @@ class Stores:
     queue: Any
     nexus_endpoint: Any
     description: str
+    visibility: Any = None
 
 
 def failing(bundle: Any, store: str, method: str, calls: int) -> Stores:
@@ -179,7 +180,7 @@ def failing(bundle: Any, store: str, method: str, calls: int) -> Stores:
         )
     }
     parts[store] = FailingAfter(parts[store], method, calls)
-    return Stores(**parts, description=bundle.description)
+    return Stores(**parts, description=bundle.description, visibility=bundle.visibility)
 
 
 @pytest.mark.parametrize(
@@ -236,6 +237,9 @@ async def test_running_a_finished_copy_again_writes_nothing(source, store_factor
 
 
 READ_METHODS = {
+    "get_search_attributes",
+    "list_executions",
+    "get_execution",
     "get_or_create_shard",  # called without an initializer: a read
     "list_namespaces",
     "get_namespace",
@@ -297,6 +301,7 @@ async def test_the_source_is_only_read(source, store_factory, tmp_path):
                     "cluster_metadata",
                     "queue",
                     "nexus_endpoint",
+                    "visibility",
                 )
             },
             description=src.description,

@@ -27,6 +27,7 @@ from persistence_cassandra.stores import (
     ShardStore,
     TaskScavenger,
     TaskStore,
+    VisibilityStore,
 )
 
 PROTOCOLS = [
@@ -39,6 +40,7 @@ PROTOCOLS = [
     QueueStore,
     NexusEndpointStore,
     TaskScavenger,  # the optional capability: wrapped like the stores
+    VisibilityStore,
 ]
 
 
@@ -134,6 +136,7 @@ def test_store_names():
         "queue",
         "nexus_endpoint",
         "task_scavenger",
+        "visibility",
     ]
 
 

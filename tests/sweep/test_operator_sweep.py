@@ -32,6 +32,8 @@ STORE_COMMANDS: dict[str, list[str]] = {
     "bench": ["bench", "--quick", "--no-history", "--concurrency", "1", "--ops", "1"],
     "copy": ["copy", "--from", "s", "--to", "t", "--dry-run"],
     "schema status": ["schema", "status"],
+    "visibility list": ["visibility", "list", "-n", "ns", "-q", "WorkflowType = 'a'"],
+    "visibility count": ["visibility", "count", "-n", "ns", "--by-status"],
 }
 """Commands that open a store (the config's mistakes must stop them before they do)."""
 CONFIG_COMMANDS: dict[str, list[str]] = {

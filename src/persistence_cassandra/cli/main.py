@@ -25,6 +25,7 @@ from persistence_cassandra.cli.demo import demo_command
 from persistence_cassandra.cli.doctor import doctor_command
 from persistence_cassandra.cli.failures import raise_failure, reporting, usage_failure
 from persistence_cassandra.cli.schema_commands import schema_group
+from persistence_cassandra.cli.visibility_command import visibility_group
 from persistence_cassandra.cli.workload_command import workload_command
 
 __all__ = ["CommandGroup", "cli", "main"]
@@ -96,6 +97,7 @@ cli.add_command(workload_command)
 cli.add_command(copy_command)
 cli.add_command(bench_command)
 cli.add_command(backup_group)
+cli.add_command(visibility_group)
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:

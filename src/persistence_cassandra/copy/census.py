@@ -30,10 +30,12 @@ from persistence_cassandra.copy.digest import (
     queue_message_facts,
     replication_dlq_facts,
     run_facts,
+    search_attribute_facts,
     shard_facts,
     task_facts,
     task_queue_facts,
     task_queue_user_data_facts,
+    visibility_facts,
 )
 from persistence_cassandra.copy.queue_units import cluster_names
 from persistence_cassandra.copy.reader import NodeSource, StoreReader, branches_to_read, read_ahead
@@ -74,6 +76,16 @@ async def take_census(reader: StoreReader, shard_ids: Iterable[int]) -> Census:
         census.notification_version = await reader.notification_version()
         async for cluster in _records(partial(reader.cluster_metadata_page, page_size)):
             census.add(cluster_metadata_facts(cluster))
+        await visibility()
+
+    async def visibility() -> None:  # issue 17
+        async for namespace in _records(partial(reader.namespaces, page_size)):
+            census.add(
+                search_attribute_facts(namespace.id, await reader.search_attributes(namespace.id))
+            )
+            fetch = partial(reader.visibility_page, namespace.id, page_size)
+            async for record in _records(fetch):
+                census.add(visibility_facts(record))
 
     async def nodes(source: NodeSource) -> None:
         async with streams:

@@ -43,6 +43,7 @@ from persistence_cassandra.records import (
     WorkflowMutableState,
     to_epoch_ms,
 )
+from persistence_cassandra.visibility.records import SearchAttributeType, VisibilityRecord
 
 __all__ = [
     "Census",
@@ -60,10 +61,12 @@ __all__ = [
     "queue_message_facts",
     "replication_dlq_facts",
     "run_facts",
+    "search_attribute_facts",
     "shard_facts",
     "task_facts",
     "task_queue_facts",
     "task_queue_user_data_facts",
+    "visibility_facts",
 ]
 
 _MODULUS = 1 << 256
@@ -338,3 +341,33 @@ def replication_dlq_facts(shard_id: int, task: ReplicationDLQTask) -> Iterator[F
         RecordKind.REPLICATION_DLQ_TASKS,
         (shard_id, task.source_cluster, task.task_id, task.blob),
     )
+
+
+# --------------------------------------------------------------------------- visibility (issue 17)
+
+
+def search_attribute_facts(
+    namespace_id: str, attributes: Mapping[str, SearchAttributeType]
+) -> Iterator[Fact]:
+    for name, type_ in sorted(attributes.items()):
+        yield (RecordKind.SEARCH_ATTRIBUTES, (namespace_id, name, type_.value))
+
+
+def _attribute_value(value: object) -> Any:
+    # Floats have no canonical encoding of their own: their repr round-trips exactly.
+    return repr(value) if isinstance(value, float) else value
+
+
+def visibility_facts(record: VisibilityRecord) -> Iterator[Fact]:
+    attributes = tuple(
+        (name, _attribute_value(value)) for name, value in sorted(record.search_attributes.items())
+    )
+    yield (
+        RecordKind.VISIBILITY,
+        (
+            record.namespace_id, record.run_id, record.workflow_id, record.workflow_type,
+            record.task_queue, record.start_time, record.execution_time, int(record.status),
+            record.close_time, record.history_length, record.history_size_bytes, record.memo,
+            attributes,
+        ),
+    )  # fmt: skip

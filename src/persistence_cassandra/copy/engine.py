@@ -54,6 +54,7 @@ from persistence_cassandra.copy.units import (
     copy_shards,
     copy_task_queue_user_data,
     copy_task_queues,
+    copy_visibility,
     gather_all,
 )
 
@@ -332,6 +333,7 @@ async def _copy_units(ctx: CopyContext, options: CopyOptions) -> None:
             copy_queues(ctx),
             copy_nexus_endpoints(ctx),
             copy_task_queue_user_data(ctx),
+            copy_visibility(ctx),
             *per_shard(configured),
         ]
     )

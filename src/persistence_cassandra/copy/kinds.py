@@ -38,6 +38,9 @@ class RecordKind(enum.Enum):
     # Task-queue user data (schema 1.1): one row per queue, and the build-id rows.
     TASK_QUEUE_USER_DATA = "task queue user data"
     BUILD_ID_MAPPINGS = "build id mappings"
+    # visibility (issue 17)
+    SEARCH_ATTRIBUTES = "search attributes"
+    VISIBILITY = "visibility records"
 
     @property
     def label(self) -> str:

@@ -55,7 +55,9 @@ from persistence_cassandra.stores import (
     QueueStore,
     ShardStore,
     TaskStore,
+    VisibilityStore,
 )
+from persistence_cassandra.visibility.records import SearchAttributeType, VisibilityRecord
 
 __all__ = [
     "MAX_ID",
@@ -92,6 +94,7 @@ class StoreSet(Protocol):
     queue: QueueStore
     nexus_endpoint: NexusEndpointStore
     description: str
+    visibility: VisibilityStore | None
 
 
 # --------------------------------------------------------------------------- queues, Nexus,
@@ -173,6 +176,31 @@ class StoreReader(_QueueReads):
     async def cluster_metadata(self, cluster_name: str) -> ClusterMetadataRecord | None:
         try:
             return await self._stores.cluster_metadata.get_cluster_metadata(cluster_name)
+        except NotFound:
+            return None
+
+    # ------------------------------------------------------------------ visibility (issue 17)
+
+    async def search_attributes(self, namespace_id: str) -> dict[str, SearchAttributeType]:
+        if self._stores.visibility is None:
+            return {}
+        return await self._stores.visibility.get_search_attributes(namespace_id)
+
+    async def visibility_page(
+        self, namespace_id: str, page_size: int, token: bytes
+    ) -> Page[VisibilityRecord]:
+        """A namespace's visibility records, oldest start first (empty without visibility)."""
+        if self._stores.visibility is None:
+            return Page([])
+        return await self._stores.visibility.list_executions(
+            namespace_id, "ORDER BY StartTime ASC", page_size, token
+        )
+
+    async def visibility_record(self, namespace_id: str, run_id: str) -> VisibilityRecord | None:
+        if self._stores.visibility is None:
+            return None
+        try:
+            return await self._stores.visibility.get_execution(namespace_id, run_id)
         except NotFound:
             return None
 

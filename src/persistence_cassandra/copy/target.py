@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import enum
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -62,6 +62,7 @@ from persistence_cassandra.records import (
     WorkflowSnapshot,
     WorkflowState,
 )
+from persistence_cassandra.visibility.records import SearchAttributeType, VisibilityRecord
 
 __all__ = [
     "PAD_NAMESPACE_PREFIX",
@@ -376,6 +377,36 @@ class TargetWriter(_QueueWrites):
         except NamespaceAlreadyExists:
             raise self._conflict(f"namespace {record.name!r} (id {record.id})") from None
         return outcome
+
+    # ------------------------------------------------------------------ visibility (issue 17)
+
+    async def put_search_attributes(
+        self, namespace_id: str, attributes: Mapping[str, SearchAttributeType]
+    ) -> None:
+        """Register the source's attributes (a different type for a name is a conflict)."""
+        store = self._stores.visibility
+        if store is None:
+            raise self._no_visibility()
+        existing = await store.get_search_attributes(namespace_id)
+        clashing = sorted(n for n, t in attributes.items() if existing.get(n, t) is not t)
+        if clashing:
+            raise self._conflict(f"type of search attribute {clashing[0]!r} in {namespace_id}")
+        await self._write(store.register_search_attributes, namespace_id, attributes)
+
+    async def put_visibility(self, record: VisibilityRecord) -> Outcome:
+        store = self._stores.visibility
+        if store is None:
+            raise self._no_visibility()
+        existing = await self.reader.visibility_record(record.namespace_id, record.run_id)
+        if existing == record:
+            return Outcome.PRESENT
+        if existing is not None and not self.force:
+            raise self._conflict(f"visibility record of run {record.run_id}")
+        await self._write(store.save_record, record)
+        return Outcome.WRITTEN if existing is None else Outcome.OVERWRITTEN
+
+    def _no_visibility(self) -> TargetConflict:
+        return TargetConflict(f"target {self.description} has no visibility store")
 
     # ------------------------------------------------------------------ cluster metadata
 

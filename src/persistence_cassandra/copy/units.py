@@ -13,6 +13,8 @@ unit                           reads (source) -> writes (target)
 ``executions/<shard>``         runs and their current pointers -> fenced creates
 ``history_tasks/<shard>/<c>``  history tasks of category ``c`` -> fenced upserts
 ``task_queues``                queues, then each queue's tasks -> create, leased upserts
+``visibility/<namespace>``     a registered namespace's search attributes, then its
+                               visibility records, oldest first -> register, save
 =============================  ==========================================================
 
 A unit records the source page token after each page is wholly written (see
@@ -46,6 +48,7 @@ from persistence_cassandra.records import (
     WorkflowMutableState,
 )
 from persistence_cassandra.task_categories import task_category
+from persistence_cassandra.visibility.records import VisibilityRecord
 
 __all__ = [
     "CopyContext",
@@ -60,6 +63,7 @@ __all__ = [
     "copy_shards",
     "copy_task_queue_user_data",
     "copy_task_queues",
+    "copy_visibility",
     "gather_all",
 ]
 
@@ -373,3 +377,39 @@ async def copy_task_queue_user_data(ctx: CopyContext) -> None:
     await _paged_unit(
         ctx, "task_queue_user_data", partial(ctx.source.user_data, ctx.page_size), handle
     )
+
+
+# --------------------------------------------------------------------------- visibility (issue 17)
+
+
+async def _source_namespace_ids(ctx: CopyContext) -> list[str]:
+    ids: list[str] = []
+    token = b""
+    while True:
+        page = await ctx.source.namespaces(ctx.page_size, token)
+        ids.extend(record.id for record in page.items)
+        token = page.next_page_token
+        if not token:
+            return sorted(ids)
+
+
+async def copy_visibility(ctx: CopyContext) -> None:
+    """Each registered namespace's search attributes, then its visibility records (pages are
+    keyset pages, so a resumed unit continues after the last record it wrote)."""
+    for namespace_id in await _source_namespace_ids(ctx):
+        attributes = await ctx.source.search_attributes(namespace_id)
+        if attributes and not ctx.state.unit(f"visibility/{namespace_id}").done:
+            await ctx.target.put_search_attributes(namespace_id, attributes)
+            ctx.moved(RecordKind.SEARCH_ATTRIBUTES, len(attributes))
+
+        async def handle(records: list[VisibilityRecord]) -> None:
+            for record in records:
+                ctx.note(await ctx.target.put_visibility(record))
+                ctx.moved(RecordKind.VISIBILITY)
+
+        await _paged_unit(
+            ctx,
+            f"visibility/{namespace_id}",
+            partial(ctx.source.visibility_page, namespace_id, ctx.page_size),
+            handle,
+        )

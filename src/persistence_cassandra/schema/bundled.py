@@ -26,7 +26,7 @@ __all__ = [
 SCHEMA_NAME = "persistence"
 """The name of every backend's bundled set (``schema/<backend>/persistence/versioned``)."""
 
-EXPECTED_SCHEMA_VERSION = "1.1"
+EXPECTED_SCHEMA_VERSION = "1.2"
 """The schema version this code needs on every backend; an older stored one refuses to open."""
 
 

@@ -57,6 +57,7 @@ from persistence_cassandra.workload.state import (
     ShardServices,
     WorkloadContext,
 )
+from persistence_cassandra.workload.visibility import VisibilityRecorder
 from persistence_cassandra.workload.workflows import WorkflowChain
 from persistence_cassandra.workload.writes import retry_idempotent
 
@@ -243,6 +244,11 @@ async def _prepare(
         counters=counters,
         violations=violations,
     )
+    if persistence.visibility is not None:  # visibility (issue 17)
+        context.visibility = VisibilityRecorder(
+            persistence.visibility, namespace_id, settings.run_tag
+        )
+        await context.visibility.prepare()
     owners = [
         ShardOwner(persistence, shard_id, owner, counters)
         for shard_id in range(1, settings.shards + 1)

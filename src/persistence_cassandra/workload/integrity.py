@@ -293,6 +293,18 @@ async def check_run_history(
     return checker.violations
 
 
+async def _check_visibility(context: WorkloadContext) -> list[Violation]:
+    """List and count answers against the workload's model (issue 17). Skipped when a chain
+    failed (already a violation) or moved to another member (whose model has its runs)."""
+    recorder = context.visibility
+    if recorder is None or any(c.failure or c.handed_over for c in context.chains):
+        return []
+    try:
+        return await recorder.check()
+    except Exception as error:
+        return [Violation("visibility", f"check failed: {_describe(error)}")]
+
+
 async def check_integrity(context: WorkloadContext, *, concurrency: int = 16) -> IntegrityReport:
     """Read everything back; the report lists every violation (empty when all is well)."""
     report = IntegrityReport()
@@ -317,6 +329,7 @@ async def check_integrity(context: WorkloadContext, *, concurrency: int = 16) ->
             checker.violations.append(
                 Violation("dead-letter queue", f"check failed: {_describe(error)}")
             )
+    checker.violations.extend(await _check_visibility(context))
     report.violations = [*context.violations.items, *checker.violations]
     report.seconds = time.perf_counter() - started
     return report

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from persistence_cassandra.managers.history import HistoryBranchManager
 from persistence_cassandra.persistence import Persistence
@@ -20,6 +21,9 @@ from persistence_cassandra.workload.history_queues import TimerQueue, TransferQu
 from persistence_cassandra.workload.matching import TaskQueueOwner
 from persistence_cassandra.workload.report import Counters, ViolationLog, WorkloadSettings
 from persistence_cassandra.workload.shards import ShardOwner
+
+if TYPE_CHECKING:
+    from persistence_cassandra.workload.visibility import VisibilityRecorder
 
 __all__ = [
     "STATUS_COMPLETED",
@@ -120,6 +124,9 @@ class WorkloadContext:
     """Waiters of signal transfer tasks, by token (the transfer queue delivers them)."""
     dead_letters: DeadLetterReplayer | None = None
     """Parks poison transfer tasks in a history-task DLQ and replays them (single process)."""
+    # ------------------------------------------------------------------ visibility (issue 17)
+    visibility: VisibilityRecorder | None = None
+    """Records every run's visibility and checks it (None: the backend has no visibility)."""
 
     def queue(self, name: str) -> TaskQueueOwner:
         for queue in (*self.workflow_queues, *self.activity_queues):

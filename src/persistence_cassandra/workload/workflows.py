@@ -48,6 +48,7 @@ from persistence_cassandra.records import (
     WorkflowState,
     truncate_to_ms,
 )
+from persistence_cassandra.visibility.records import ExecutionStatus
 from persistence_cassandra.workload.history_queues import TimerQueue
 from persistence_cassandra.workload.matching import TaskQueueOwner
 from persistence_cassandra.workload.payloads import (
@@ -446,6 +447,7 @@ class WorkflowChain:
         self._chain.runs.append(run)
         if previous is not None:
             self._context.counters.id_reuses += 1
+        await self._visibility_started(run)
         return run
 
     async def _expect_brand_new_refused(
@@ -490,6 +492,9 @@ class WorkflowChain:
             else:
                 await self._signal(run)
             self._context.counters.transitions += 1
+            if self._context.visibility is not None:
+                self._step = "visibility upsert"
+                await self._context.visibility.progressed(run, index + 1)
 
     async def _start_workflow_task(self, run: RunState, task_id: int) -> None:
         self._step = "workflow task started"
@@ -643,6 +648,8 @@ class WorkflowChain:
         new.db_record_version = 1
         self._chain.runs.append(new)
         self._context.counters.continued_as_new += 1
+        await self._visibility_closed(old, ExecutionStatus.CONTINUED_AS_NEW)
+        await self._visibility_started(new)
         return new
 
     async def _complete(self, run: RunState) -> None:
@@ -656,6 +663,20 @@ class WorkflowChain:
             state=WorkflowState.COMPLETED,
             status=STATUS_COMPLETED,
         )
+        await self._visibility_closed(run, ExecutionStatus.COMPLETED)
+
+    # ------------------------------------------------------------------ visibility (issue 17)
+
+    async def _visibility_started(self, run: RunState) -> None:
+        if self._context.visibility is not None:
+            self._step = "visibility start"
+            await self._context.visibility.started(run, self._wft_queue.name)
+
+    async def _visibility_closed(self, run: RunState, status: ExecutionStatus) -> None:
+        if self._context.visibility is not None:
+            self._step = "visibility close"
+            close_time = truncate_to_ms(datetime.now(UTC))
+            await self._context.visibility.closed(run, status, close_time)
 
 
 async def _wait(future: asyncio.Future[T], what: str) -> T:

@@ -26,6 +26,7 @@ from persistence_cassandra.backends.cassandra.schema_setup import (
 from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.backends.cassandra.shard_store import CassandraShardStore
 from persistence_cassandra.backends.cassandra.task_store import CassandraTaskStore
+from persistence_cassandra.backends.cassandra.visibility_store import CassandraVisibilityStore
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.stores import (
     Capabilities,
@@ -38,6 +39,7 @@ from persistence_cassandra.stores import (
     ShardStore,
     StoreBundle,
     TaskStore,
+    VisibilityStore,
 )
 
 __all__ = ["BACKEND", "CAPABILITIES", "CassandraBackend"]
@@ -89,6 +91,7 @@ class CassandraBackend:
             server_info=server_info,
             queue=CassandraQueueStore(session),
             nexus_endpoint=CassandraNexusEndpointStore(session),
+            visibility=CassandraVisibilityStore(session),
         )
 
 
@@ -103,3 +106,4 @@ if __debug__:  # typing-only proof that each store satisfies its Protocol
     _cluster: type[ClusterMetadataStore] = CassandraClusterMetadataStore
     _queue: type[QueueStore] = CassandraQueueStore
     _nexus: type[NexusEndpointStore] = CassandraNexusEndpointStore
+    _visibility: type[VisibilityStore] = CassandraVisibilityStore

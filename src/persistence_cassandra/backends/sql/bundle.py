@@ -16,6 +16,7 @@ from persistence_cassandra.backends.sql.schema_setup import SqlVersionReader, ve
 from persistence_cassandra.backends.sql.shard_store import SqlShardStore
 from persistence_cassandra.backends.sql.task_store import SqlTaskStore
 from persistence_cassandra.backends.sql.transaction import TransactionRunner
+from persistence_cassandra.backends.sql.visibility_store import SqlVisibilityStore
 from persistence_cassandra.stores import Capabilities, StoreBundle
 
 __all__ = ["open_sql_bundle"]
@@ -66,4 +67,5 @@ async def open_sql_bundle(
         queue=SqlQueueStore(runner),
         nexus_endpoint=SqlNexusEndpointStore(runner),
         task_scavenger=task,
+        visibility=SqlVisibilityStore(runner),
     )

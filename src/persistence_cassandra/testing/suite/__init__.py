@@ -51,6 +51,10 @@ from persistence_cassandra.testing.suite.sticky_task_queues import TestStickyTas
 from persistence_cassandra.testing.suite.task_categories import TestRegisteredTaskCategories
 from persistence_cassandra.testing.suite.task_queue_user_data import TestTaskQueueUserData
 from persistence_cassandra.testing.suite.task_store import TestTaskQueues, TestTasks
+from persistence_cassandra.testing.suite.visibility import (
+    TestVisibilityQueries,
+    TestVisibilityWrites,
+)
 
 __all__ = [
     "TestClusterMembership",
@@ -83,4 +87,6 @@ __all__ = [
     "TestTaskQueueUserData",
     "TestTaskQueues",
     "TestTasks",
+    "TestVisibilityQueries",
+    "TestVisibilityWrites",
 ]
