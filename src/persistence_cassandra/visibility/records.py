@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from persistence_cassandra.errors import InvalidRequest
 from persistence_cassandra.records import DataBlob
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "SearchAttributeType",
     "VisibilityRecord",
     "VisibilityStart",
+    "require_closed_status",
 ]
 
 AttributeValue = str | int | float | bool | datetime | tuple[str, ...]
@@ -70,6 +72,12 @@ class ExecutionStatus(enum.IntEnum):
             if member.query_name.lower() == name.lower():
                 return member
         return None
+
+
+def require_closed_status(status: ExecutionStatus) -> None:
+    """What every store checks before ``record_closed``: a closed execution is never Running."""
+    if status is ExecutionStatus.RUNNING:
+        raise InvalidRequest("a closed execution cannot have status Running")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from persistence_cassandra.visibility.records import (
     SearchAttributeType,
     VisibilityRecord,
     VisibilityStart,
+    require_closed_status,
 )
 from persistence_cassandra.visibility.validation import check_registration, normalize_attributes
 
@@ -96,8 +97,7 @@ class ReferenceVisibilityStore:
         history_length: int,
         history_size_bytes: int,
     ) -> None:
-        if status is ExecutionStatus.RUNNING:
-            raise InvalidRequest("a closed execution cannot have status Running")
+        require_closed_status(status)
         record = self._get(namespace_id, run_id)
         self._records[(namespace_id, run_id)] = replace(
             record,

@@ -52,6 +52,7 @@ from persistence_cassandra.visibility.records import (
     SearchAttributeType,
     VisibilityRecord,
     VisibilityStart,
+    require_closed_status,
 )
 from persistence_cassandra.visibility.tree import OrderBy, OrderField, Query
 from persistence_cassandra.visibility.validation import check_registration, normalize_attributes
@@ -288,8 +289,7 @@ class CassandraVisibilityStore:
         history_length: int,
         history_size_bytes: int,
     ) -> None:
-        if status is ExecutionStatus.RUNNING:
-            raise InvalidRequest("a closed execution cannot have status Running")
+        require_closed_status(status)
         start_ms = await self._require_start_ms(namespace_id, run_id)
         await self._session.write(
             _CLOSE,

@@ -27,6 +27,7 @@ from persistence_cassandra.visibility.records import (
     SearchAttributeType,
     VisibilityRecord,
     VisibilityStart,
+    require_closed_status,
 )
 from persistence_cassandra.visibility.tree import Query
 from persistence_cassandra.visibility.validation import check_registration, normalize_attributes
@@ -214,8 +215,7 @@ class SqlVisibilityStore:
         history_length: int,
         history_size_bytes: int,
     ) -> None:
-        if status is ExecutionStatus.RUNNING:
-            raise InvalidRequest("a closed execution cannot have status Running")
+        require_closed_status(status)
         params = (
             int(status), to_epoch_ms(close_time), history_length, history_size_bytes,
             namespace_id, run_id,
