@@ -153,6 +153,10 @@ class CassandraConfig(_Model):
     disable_initial_host_lookup: bool = Field(default=False, alias="disableInitialHostLookup")
     astra: AstraConfig | None = None
     reconnect: ReconnectConfig = ReconnectConfig()
+    io_loop: Literal["asyncio", "driver"] = Field(default="asyncio", alias="ioLoop")
+    """Who serves the stores' sockets: ``asyncio``, the event loop that opened the stores
+    (no thread hand-over per request; the loop must keep running while they are open), or
+    ``driver``, the driver's own I/O thread (libev), as plain cassandra-driver code does."""
 
     @field_validator("keyspace")
     @classmethod

@@ -3,9 +3,11 @@
 Everything the stores send goes through :class:`CassandraSession`, which keeps four promises:
 
 * **The event loop never blocks on the network.** Requests use the driver's
-  ``execute_async``; its ``ResponseFuture`` callbacks (run on the driver's I/O thread) complete
-  an ``asyncio.Future`` through ``loop.call_soon_threadsafe``. The few blocking driver calls
-  (connect, prepare, ``USE``, shutdown) run in the default executor.
+  ``execute_async``. By default (``ioLoop: asyncio``) the driver's sockets are served by the
+  event loop that connected the session (:mod:`.loop_connection`), so a response's callbacks
+  run on the loop and complete its ``asyncio.Future`` directly; with ``ioLoop: driver`` they
+  run on the driver's I/O thread and hand over through ``loop.call_soon_threadsafe``. The few
+  blocking driver calls (connect, prepare, ``USE``, shutdown) run in the default executor.
 * **Each statement is prepared once per session** and cached by its CQL text.
 * **Consistency comes from one configurable pair**: ``LOCAL_QUORUM`` for reads and writes and
   ``LOCAL_SERIAL`` for the Paxos phase by default, from ``consistency.default``.
@@ -49,6 +51,7 @@ from cassandra.query import (
 from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra import connection
 from persistence_cassandra.backends.cassandra.errors import translate_error
+from persistence_cassandra.backends.cassandra.loop_connection import loop_connection_class
 from persistence_cassandra.config import CassandraConfig
 
 __all__ = [
@@ -69,6 +72,9 @@ StatementSpec = tuple[str, Sequence[object]]
 """A CQL text (prepared on first use) and the values bound to its ``?`` markers."""
 
 T = TypeVar("T")
+
+_running_loop = asyncio.events._get_running_loop
+"""The current thread's running loop or None: a C call, no exception when there is none."""
 
 READ_PROFILE = "persistence-read"
 READ_TUPLES_PROFILE = "persistence-read-tuples"
@@ -145,12 +151,18 @@ def _settle(waiter: asyncio.Future[T], value: T | None, error: BaseException | N
         waiter.set_result(value)  # type: ignore[arg-type]
 
 
-# Both run on the driver's I/O thread; the loop may already be closed at interpreter exit.
+# Both run where the driver completes a response: on the waiter's own loop (the loop-served
+# connection, the common case: settled at once, no wakeup) or on another thread (the driver's
+# I/O thread, or one of its threads failing a connection's requests), which must hand over.
+# The loop may already be closed at interpreter exit.
 def _deliver_rows(
     rows: list[Any] | None,
     loop: asyncio.AbstractEventLoop,
     waiter: asyncio.Future[list[Any] | None],
 ) -> None:
+    if _running_loop() is loop:
+        _settle(waiter, rows, None)
+        return
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_settle, waiter, rows, None)
 
@@ -160,6 +172,9 @@ def _deliver_error(
     loop: asyncio.AbstractEventLoop,
     waiter: asyncio.Future[list[Any] | None],
 ) -> None:
+    if _running_loop() is loop:
+        _settle(waiter, None, error)
+        return
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_settle, waiter, None, error)
 
@@ -181,9 +196,18 @@ def _release(response: ResponseFuture) -> None:
 class CassandraSession:
     """The driver session shared by every store of a bundle."""
 
-    def __init__(self, cluster: Cluster, session: Session, *, target: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        session: Session,
+        *,
+        target: str,
+        io_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self._cluster = cluster
         self._session = session
+        self._io_loop = io_loop
+        """The loop serving the driver's sockets (``ioLoop: asyncio``), else None."""
         self._prepared: dict[str, PreparedStatement] = {}
         self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
         self._target = target
@@ -192,9 +216,13 @@ class CassandraSession:
     @classmethod
     async def connect(cls, config: CassandraConfig) -> CassandraSession:
         """Connect to the cluster (no keyspace yet; see :meth:`use_keyspace`)."""
-        cluster, session = await connection.connect(config, _store_profiles(config))
+        io_loop = asyncio.get_running_loop() if config.io_loop == "asyncio" else None
+        options: dict[str, Any] = {}
+        if io_loop is not None:
+            options["connection_class"] = loop_connection_class(io_loop)
+        cluster, session = await connection.connect(config, _store_profiles(config), **options)
         target = connection.describe_endpoint(config)
-        return cls(cluster, session, target=target)
+        return cls(cluster, session, target=target, io_loop=io_loop)
 
     @property
     def description(self) -> str:
@@ -328,6 +356,8 @@ class CassandraSession:
     ) -> tuple[list[Any], bytes | None]:
         """The rows (as the profile's row factory made them) and the next page's state."""
         loop = asyncio.get_running_loop()
+        if loop is not self._io_loop and self._io_loop is not None:
+            self._check_io_loop()
         waiter: asyncio.Future[list[Any] | None] = loop.create_future()
         try:
             response: ResponseFuture = self._session.execute_async(
@@ -350,6 +380,17 @@ class CassandraSession:
         # The rows the driver handed over, and the paging state it keeps on the response (the
         # public ResultSet would wrap and copy them first).
         return (rows if rows is not None else []), response._paging_state
+
+    def _check_io_loop(self) -> None:
+        # Used from another loop than the one it connected on: fine while that loop runs
+        # (responses hand over between the two), a hang if it does not. Say so instead.
+        assert self._io_loop is not None
+        if self._io_loop.is_closed() or not self._io_loop.is_running():
+            raise errors.InvalidRequest(
+                f"the {self.description} session was opened on an event loop that is no "
+                "longer running, and that loop serves its connections (cassandra.ioLoop: "
+                "asyncio): open the stores on the loop that uses them, or set ioLoop: driver"
+            )
 
     async def close(self) -> None:
         """Shut the cluster connection down (idempotent)."""
