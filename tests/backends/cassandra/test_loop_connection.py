@@ -73,7 +73,7 @@ async def test_the_driver_thread_is_kept_with_io_loop_driver(
         node = _node()
         await session.write(INSERT_NODE, node)
         page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
-        assert [row[4] for row in page.rows] == [node[5]]
+        assert [row[3] for row in page.rows] == [node[5]]
     finally:
         await session.close()
 
@@ -89,7 +89,7 @@ async def test_writes_larger_than_the_socket_buffers_drain_in_pieces(
         await asyncio.gather(*(session.write(INSERT_NODE, node) for node in nodes))
         for node in nodes:
             page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
-            assert [row[4] for row in page.rows] == [node[5]]
+            assert [row[3] for row in page.rows] == [node[5]]
     finally:
         await session.close()
 
@@ -159,7 +159,7 @@ async def test_a_session_is_served_by_its_own_loop_while_another_loop_uses_it(
         node = _node()
         await session.write(INSERT_NODE, node)
         page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
-        assert [row[4] for row in page.rows] == [node[5]]
+        assert [row[3] for row in page.rows] == [node[5]]
     finally:
         stop.set()
         await asyncio.to_thread(thread.join)

@@ -50,6 +50,7 @@ from cassandra.query import (
 
 from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra import connection
+from persistence_cassandra.backends.cassandra.binding import bind
 from persistence_cassandra.backends.cassandra.errors import translate_error
 from persistence_cassandra.backends.cassandra.loop_connection import loop_connection_class
 from persistence_cassandra.config import CassandraConfig
@@ -264,6 +265,8 @@ class CassandraSession:
         return await asyncio.shield(pending)
 
     async def _prepare_once(self, cql: str) -> PreparedStatement:
+        if self._io_loop is not None and self._io_loop is not asyncio.get_running_loop():
+            self._check_io_loop()
         try:
             keyspace = self.keyspace if self._per_statement_keyspace else None
             prepared: PreparedStatement = await _in_thread(
@@ -412,7 +415,7 @@ def _read_statement(
 
 def _bound(prepared: PreparedStatement, cql: str, params: Sequence[object]) -> Statement:
     try:
-        return prepared.bind(params)
+        return bind(prepared, params)
     except (TypeError, ValueError, OverflowError) as exc:
         raise errors.InvalidRequest(f"cannot bind values to {cql!r}: {exc}") from exc
 
