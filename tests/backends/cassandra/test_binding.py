@@ -16,7 +16,7 @@ NODE = ("tree", "branch", 7, 3, 1, b"events", "proto3")
 
 async def test_values_encode_as_the_driver_encodes_them(raw_session: CassandraSession) -> None:
     prepared = await raw_session.prepare(INSERT_NODE)
-    for values in (NODE, NODE[:5] + (None, None), NODE[:5], NODE[:5] + (UNSET_VALUE, "p")):
+    for values in (NODE, (*NODE[:5], None, None), NODE[:5], (*NODE[:5], UNSET_VALUE, "p")):
         ours, drivers = bind(prepared, values), prepared.bind(values)
         assert ours.values == drivers.values
         assert ours.routing_key == drivers.routing_key

@@ -140,15 +140,14 @@ async def test_a_session_is_served_by_its_own_loop_while_another_loop_uses_it(
     # Opened (and served) on a loop in another thread, used from this one: the responses
     # cross over to this loop through call_soon_threadsafe.
     ready = threading.Event()
-    stop = threading.Event()
     state: dict[str, Any] = {}
 
     async def serve() -> None:
+        stop = asyncio.Event()
         state["session"] = await _open(cassandra_endpoint, keyspace)
-        state["loop"] = asyncio.get_running_loop()
+        state["loop"], state["stop"] = asyncio.get_running_loop(), stop
         ready.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.01)
+        await stop.wait()
         await state["session"].close()
 
     thread = threading.Thread(target=lambda: asyncio.run(serve()))
@@ -161,5 +160,5 @@ async def test_a_session_is_served_by_its_own_loop_while_another_loop_uses_it(
         page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
         assert [row[3] for row in page.rows] == [node[5]]
     finally:
-        stop.set()
+        state["loop"].call_soon_threadsafe(state["stop"].set)
         await asyncio.to_thread(thread.join)
