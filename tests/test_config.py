@@ -47,6 +47,11 @@ BAD_CONFIGS = {
         "      cassandra: {consistency: {default: {consistency: ONE}}}\n",
         "consistency.default.consistency",
     ),
+    "unknown_io_loop": (
+        "persistence:\n  defaultStore: default\n  datastores:\n    default:\n"
+        "      cassandra: {ioLoop: libev}\n",
+        "persistence.datastores.default.cassandra.ioLoop",
+    ),
     "bad_yaml": ("persistence:\n  defaultStore: [unclosed\n", "not valid YAML"),
     "not_a_mapping": ("- just\n- a list\n", "expected a mapping"),
 }
