@@ -100,6 +100,7 @@ async def test_closing_under_requests_in_flight_fails_them_instead_of_hanging(
     session = await _open(cassandra_endpoint, keyspace)
     node = _node()
     await session.write(INSERT_NODE, node)
+    await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))  # prepared: no waits
     reads = [
         asyncio.ensure_future(session.read_tuples(READ_NODES, (node[0], node[1], 1, 10)))
         for _ in range(200)

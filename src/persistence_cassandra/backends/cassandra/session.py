@@ -35,6 +35,7 @@ from cassandra.cluster import (
     ResponseFuture,
     Session,
 )
+from cassandra.connection import ConnectionShutdown
 from cassandra.policies import (
     FallthroughRetryPolicy,
     RetryPolicy,
@@ -209,6 +210,8 @@ class CassandraSession:
         self._session = session
         self._io_loop = io_loop
         """The loop serving the driver's sockets (``ioLoop: asyncio``), else None."""
+        self._in_flight: set[asyncio.Future[list[Any] | None]] = set()
+        """Requests awaiting the driver, failed by :meth:`close` if the driver drops them."""
         self._prepared: dict[str, PreparedStatement] = {}
         self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
         self._target = target
@@ -374,11 +377,14 @@ class CassandraSession:
         response.add_callbacks(
             _deliver_rows, _deliver_error, callback_args=arguments, errback_args=arguments
         )
+        self._in_flight.add(waiter)
         try:
             rows = await waiter
         except Exception as exc:
             _release(response)
             raise translate_error(exc, is_write=is_write) from exc
+        finally:
+            self._in_flight.discard(waiter)
         _release(response)
         # The rows the driver handed over, and the paging state it keeps on the response (the
         # public ResultSet would wrap and copy them first).
@@ -399,6 +405,13 @@ class CassandraSession:
         """Shut the cluster connection down (idempotent)."""
         if not self._cluster.is_shutdown:
             await _in_thread(self._cluster.shutdown)
+        # A read whose connection the shutdown closed is retried by the driver on its executor,
+        # which the shutdown has stopped: the retry is dropped and the request would never
+        # complete. Whatever is still waiting fails, its outcome unknown.
+        closed = ConnectionShutdown(f"the {self.description} session was closed")
+        for waiter in list(self._in_flight):
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                waiter.get_loop().call_soon_threadsafe(_settle, waiter, None, closed)
 
 
 def _read_statement(
