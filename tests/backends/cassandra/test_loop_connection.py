@@ -41,6 +41,12 @@ def _node(size: int = 16) -> tuple[object, ...]:
     return (f"loop-{uuid.uuid4()}", str(uuid.uuid4()), 1, 1, 0, b"e" * size, "proto3")
 
 
+async def _data_read_back(session: CassandraSession, node: tuple[object, ...]) -> list[object]:
+    """The ``data`` of the history nodes at ``node``'s branch, as a read returns them."""
+    page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
+    return [row[3] for row in page.rows]
+
+
 async def test_responses_complete_on_the_loop_thread_without_a_hand_over(
     cassandra_endpoint: Endpoint, keyspace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,8 +78,7 @@ async def test_the_driver_thread_is_kept_with_io_loop_driver(
         assert not issubclass(session._cluster.connection_class, LoopConnection)
         node = _node()
         await session.write(INSERT_NODE, node)
-        page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
-        assert [row[3] for row in page.rows] == [node[5]]
+        assert await _data_read_back(session, node) == [node[5]]
     finally:
         await session.close()
 
@@ -88,8 +93,7 @@ async def test_writes_larger_than_the_socket_buffers_drain_in_pieces(
         nodes = [_node(6 * 1024 * 1024) for _ in range(4)]
         await asyncio.gather(*(session.write(INSERT_NODE, node) for node in nodes))
         for node in nodes:
-            page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
-            assert [row[3] for row in page.rows] == [node[5]]
+            assert await _data_read_back(session, node) == [node[5]]
     finally:
         await session.close()
 
@@ -158,8 +162,7 @@ async def test_a_session_is_served_by_its_own_loop_while_another_loop_uses_it(
         session: CassandraSession = state["session"]
         node = _node()
         await session.write(INSERT_NODE, node)
-        page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))
-        assert [row[3] for row in page.rows] == [node[5]]
+        assert await _data_read_back(session, node) == [node[5]]
     finally:
         state["loop"].call_soon_threadsafe(state["stop"].set)
         await asyncio.to_thread(thread.join)

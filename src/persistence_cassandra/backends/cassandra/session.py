@@ -157,16 +157,25 @@ def _settle(waiter: asyncio.Future[T], value: T | None, error: BaseException | N
 # connection, the common case: settled at once, no wakeup) or on another thread (the driver's
 # I/O thread, or one of its threads failing a connection's requests), which must hand over.
 # The loop may already be closed at interpreter exit.
+def _hand_over(
+    loop: asyncio.AbstractEventLoop,
+    waiter: asyncio.Future[list[Any] | None],
+    rows: list[Any] | None,
+    error: BaseException | None,
+) -> None:
+    if _running_loop() is loop:
+        _settle(waiter, rows, error)
+        return
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_settle, waiter, rows, error)
+
+
 def _deliver_rows(
     rows: list[Any] | None,
     loop: asyncio.AbstractEventLoop,
     waiter: asyncio.Future[list[Any] | None],
 ) -> None:
-    if _running_loop() is loop:
-        _settle(waiter, rows, None)
-        return
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_settle, waiter, rows, None)
+    _hand_over(loop, waiter, rows, None)
 
 
 def _deliver_error(
@@ -174,11 +183,7 @@ def _deliver_error(
     loop: asyncio.AbstractEventLoop,
     waiter: asyncio.Future[list[Any] | None],
 ) -> None:
-    if _running_loop() is loop:
-        _settle(waiter, None, error)
-        return
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_settle, waiter, None, error)
+    _hand_over(loop, waiter, None, error)
 
 
 def _release(response: ResponseFuture) -> None:
@@ -268,8 +273,7 @@ class CassandraSession:
         return await asyncio.shield(pending)
 
     async def _prepare_once(self, cql: str) -> PreparedStatement:
-        if self._io_loop is not None and self._io_loop is not asyncio.get_running_loop():
-            self._check_io_loop()
+        self._check_io_loop(asyncio.get_running_loop())
         try:
             keyspace = self.keyspace if self._per_statement_keyspace else None
             prepared: PreparedStatement = await _in_thread(
@@ -362,8 +366,8 @@ class CassandraSession:
     ) -> tuple[list[Any], bytes | None]:
         """The rows (as the profile's row factory made them) and the next page's state."""
         loop = asyncio.get_running_loop()
-        if loop is not self._io_loop and self._io_loop is not None:
-            self._check_io_loop()
+        if loop is not self._io_loop:
+            self._check_io_loop(loop)
         waiter: asyncio.Future[list[Any] | None] = loop.create_future()
         try:
             response: ResponseFuture = self._session.execute_async(
@@ -390,11 +394,13 @@ class CassandraSession:
         # public ResultSet would wrap and copy them first).
         return (rows if rows is not None else []), response._paging_state
 
-    def _check_io_loop(self) -> None:
-        # Used from another loop than the one it connected on: fine while that loop runs
+    def _check_io_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Used from another loop than the one serving its sockets: fine while that loop runs
         # (responses hand over between the two), a hang if it does not. Say so instead.
-        assert self._io_loop is not None
-        if self._io_loop.is_closed() or not self._io_loop.is_running():
+        io_loop = self._io_loop
+        if io_loop is None or io_loop is loop:
+            return
+        if io_loop.is_closed() or not io_loop.is_running():
             raise errors.InvalidRequest(
                 f"the {self.description} session was opened on an event loop that is no "
                 "longer running, and that loop serves its connections (cassandra.ioLoop: "
