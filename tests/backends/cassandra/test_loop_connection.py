@@ -18,7 +18,7 @@ import pytest
 from cassandra_test_support import Endpoint, make_config
 
 from persistence_cassandra import errors
-from persistence_cassandra.backends.cassandra import session as session_module
+from persistence_cassandra.backends.cassandra import direct_requests
 from persistence_cassandra.backends.cassandra.history_store import INSERT_NODE, READ_NODES
 from persistence_cassandra.backends.cassandra.loop_connection import LoopConnection
 from persistence_cassandra.backends.cassandra.session import CassandraSession
@@ -54,13 +54,13 @@ async def test_responses_complete_on_the_loop_thread_without_a_hand_over(
     try:
         assert issubclass(session._cluster.connection_class, LoopConnection)
         threads: list[int] = []
-        deliver = session_module._deliver_rows
+        answer = direct_requests._Request.__call__
 
-        def recording(*args: Any) -> None:
+        def recording(request: direct_requests._Request, response: Any) -> None:
             threads.append(threading.get_ident())
-            deliver(*args)
+            answer(request, response)
 
-        monkeypatch.setattr(session_module, "_deliver_rows", recording)
+        monkeypatch.setattr(direct_requests._Request, "__call__", recording)
         node = _node()
         await session.write(INSERT_NODE, node)
         page = await session.read_tuples(READ_NODES, (node[0], node[1], 1, 10))

@@ -43,6 +43,7 @@ from cassandra.policies import (
 from cassandra.query import (
     BatchStatement,
     BatchType,
+    BoundStatement,
     PreparedStatement,
     SimpleStatement,
     Statement,
@@ -52,6 +53,12 @@ from cassandra.query import (
 from persistence_cassandra import errors
 from persistence_cassandra.backends.cassandra import connection
 from persistence_cassandra.backends.cassandra.binding import bind
+from persistence_cassandra.backends.cassandra.direct_requests import (
+    HANDED_BACK,
+    DirectProfile,
+    DirectSender,
+    Page,
+)
 from persistence_cassandra.backends.cassandra.errors import translate_error
 from persistence_cassandra.backends.cassandra.loop_connection import loop_connection_class
 from persistence_cassandra.config import CassandraConfig
@@ -215,7 +222,15 @@ class CassandraSession:
         self._session = session
         self._io_loop = io_loop
         """The loop serving the driver's sockets (``ioLoop: asyncio``), else None."""
-        self._in_flight: set[asyncio.Future[list[Any] | None]] = set()
+        self._direct: DirectSender | None = None
+        self._direct_profiles: dict[str, DirectProfile] = {}
+        if io_loop is not None:
+            self._direct = DirectSender(session, io_loop)
+            self._direct_profiles = {
+                name: self._direct.profile(name, is_write=name == WRITE_PROFILE)
+                for name in (READ_PROFILE, READ_TUPLES_PROFILE, WRITE_PROFILE)
+            }
+        self._in_flight: set[asyncio.Future[Any]] = set()
         """Requests awaiting the driver, failed by :meth:`close` if the driver drops them."""
         self._prepared: dict[str, PreparedStatement] = {}
         self._preparing: dict[str, asyncio.Future[PreparedStatement]] = {}
@@ -322,11 +337,11 @@ class CassandraSession:
         params: Sequence[object],
         page_size: int | None,
         paging_state: bytes | None,
-    ) -> Coroutine[Any, Any, tuple[list[Any], bytes | None]]:
-        # A plain method handing back _execute's coroutine: the statement is looked up (and
-        # ``prepare`` awaited, on a miss only) by the caller, so a read costs no coroutine of
-        # its own beyond the one the store awaits.
-        return self._execute(
+    ) -> Coroutine[Any, Any, Page]:
+        # A plain method handing back _execute_bound's coroutine: the statement is looked up
+        # (and ``prepare`` awaited, on a miss only) by the caller, so a read costs no coroutine
+        # of its own beyond the one the store awaits.
+        return self._execute_bound(
             _read_statement(prepared, cql, params, page_size),
             profile=profile,
             is_write=False,
@@ -337,15 +352,26 @@ class CassandraSession:
         """One write; for a conditional statement check :attr:`QueryResult.applied`."""
         prepared = self._prepared.get(cql) or await self.prepare(cql)
         statement = _bound(prepared, cql, params)
-        rows, _ = await self._execute(statement, profile=WRITE_PROFILE, is_write=True)
+        rows, _ = await self._execute_bound(
+            statement, profile=WRITE_PROFILE, is_write=True, paging_state=None
+        )
         return QueryResult(rows)
 
     async def write_batch(self, statements: Sequence[StatementSpec]) -> QueryResult:
         """One logged batch; conditional when any statement has an ``IF``."""
-        batch = BatchStatement(batch_type=BatchType.LOGGED)
+        bound: list[BoundStatement] = []
         for cql, params in statements:
             prepared = self._prepared.get(cql) or await self.prepare(cql)
-            batch.add(_bound(prepared, cql, params))
+            bound.append(_bound(prepared, cql, params))
+        if bound and self._direct is not None and asyncio.get_running_loop() is self._io_loop:
+            waiter = self._direct.execute_batch(bound, self._direct_profiles[WRITE_PROFILE])
+            if waiter is not None:
+                page = await self._direct_answer(waiter, is_write=True)
+                if page is not HANDED_BACK:
+                    return QueryResult(page[0])
+        batch = BatchStatement(batch_type=BatchType.LOGGED)
+        for statement in bound:
+            batch.add(statement)
         rows, _ = await self._execute(batch, profile=WRITE_PROFILE, is_write=True)
         return QueryResult(rows)
 
@@ -356,6 +382,34 @@ class CassandraSession:
             SimpleStatement(cql, keyspace=keyspace), profile=SCHEMA_PROFILE, is_write=True
         )
 
+    async def _execute_bound(
+        self,
+        statement: BoundStatement,
+        *,
+        profile: str,
+        is_write: bool,
+        paging_state: bytes | None,
+    ) -> Page:
+        """A bound statement, sent directly when this loop serves the connections."""
+        if self._direct is not None and asyncio.get_running_loop() is self._io_loop:
+            waiter = self._direct.execute(statement, self._direct_profiles[profile], paging_state)
+            if waiter is not None:
+                page = await self._direct_answer(waiter, is_write=is_write)
+                if page is not HANDED_BACK:
+                    return page  # type: ignore[no-any-return]
+        return await self._execute(
+            statement, profile=profile, is_write=is_write, paging_state=paging_state
+        )
+
+    async def _direct_answer(self, waiter: asyncio.Future[Any], *, is_write: bool) -> Any:
+        self._in_flight.add(waiter)
+        try:
+            return await waiter
+        except Exception as exc:
+            raise translate_error(exc, is_write=is_write) from exc
+        finally:
+            self._in_flight.discard(waiter)
+
     async def _execute(
         self,
         statement: Statement,
@@ -363,8 +417,9 @@ class CassandraSession:
         profile: str,
         is_write: bool,
         paging_state: bytes | None = None,
-    ) -> tuple[list[Any], bytes | None]:
-        """The rows (as the profile's row factory made them) and the next page's state."""
+    ) -> Page:
+        """The driver's path: the rows (as the profile's row factory made them) and the next
+        page's state."""
         loop = asyncio.get_running_loop()
         if loop is not self._io_loop:
             self._check_io_loop(loop)
@@ -422,7 +477,7 @@ class CassandraSession:
 
 def _read_statement(
     prepared: PreparedStatement, cql: str, params: Sequence[object], page_size: int | None
-) -> Statement:
+) -> BoundStatement:
     statement = _bound(prepared, cql, params)
     statement.is_idempotent = True
     if page_size is not None:
@@ -432,7 +487,7 @@ def _read_statement(
     return statement
 
 
-def _bound(prepared: PreparedStatement, cql: str, params: Sequence[object]) -> Statement:
+def _bound(prepared: PreparedStatement, cql: str, params: Sequence[object]) -> BoundStatement:
     try:
         return bind(prepared, params)
     except (TypeError, ValueError, OverflowError) as exc:
