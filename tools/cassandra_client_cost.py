@@ -5,9 +5,10 @@
 swing with whatever else the cores do. This tool answers the narrower question "how much
 Python do we run per call that the raw driver does not": each bench operation is sent once
 for real, for each side, while the rows the driver hands back are recorded; then the
-operation is repeated with ``Session.execute_async`` answering at once from that recording,
-so everything of ours and of the driver's request building runs, and nothing of the network,
-the server or the driver's I/O thread does. The figure is the best of five rounds of CPU time
+operation is repeated with ``Session.execute_async`` (and our stores' direct requests,
+``DirectSender._send``) answering at once from that recording, so everything of ours and of
+the request building before the send runs, and nothing of the network, the server or the
+response decoding does. The figure is the best of five rounds of CPU time
 per call, one call in flight. It is a profiling aid for this repository, not a benchmark of
 record: the bench is that.
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from cassandra.cluster import Session
 
+from persistence_cassandra.backends.cassandra.direct_requests import DirectSender
 from persistence_cassandra.bench import open_raw_baseline
 from persistence_cassandra.bench.fixtures import BenchWorker, prepare_workers
 from persistence_cassandra.bench.operations import OPERATIONS
@@ -64,40 +66,63 @@ class _Reply:
 
 
 async def _record(call: Call, worker: BenchWorker) -> list[Any]:
-    """The rows of each request one real call sends, in order."""
+    """The answer of each request one real call sends, in order.
+
+    Requests leave by two doors: ``DirectSender._send`` (our stores on the loop-served
+    connection) and ``Session.execute_async`` (the raw baseline, and what the direct path hands
+    back to the driver). Both are recorded, in the form each returns.
+    """
     replies: list[Any] = []
-    real = Session.execute_async
+    real_execute, real_send = Session.execute_async, DirectSender._send
 
     def recording(session: Session, *args: Any, **kwargs: Any) -> Any:
-        response = real(session, *args, **kwargs)
+        response = real_execute(session, *args, **kwargs)
         slot = len(replies)
         replies.append(None)
         response.add_callbacks(lambda rows: replies.__setitem__(slot, rows), lambda _: None)
         return response
 
+    def recording_direct(sender: DirectSender, *args: Any) -> Any:
+        waiter = real_send(sender, *args)
+        if waiter is not None:
+            slot = len(replies)
+            replies.append(None)
+            waiter.add_done_callback(lambda done: replies.__setitem__(slot, done.result()))
+        return waiter
+
     Session.execute_async = recording
+    DirectSender._send = recording_direct
     try:
         await call(worker)
     finally:
-        Session.execute_async = real
+        Session.execute_async, DirectSender._send = real_execute, real_send
     return replies
 
 
 async def _replayed(call: Call, worker: BenchWorker, replies: list[Any], calls: int) -> float:
     """CPU seconds per call with every request answered from ``replies``."""
-    real = Session.execute_async
+    real_execute, real_send = Session.execute_async, DirectSender._send
     position = 0
 
-    def replay(_session: Session, *_args: Any, **_kwargs: Any) -> _Reply:
+    def next_reply() -> Any:
         nonlocal position
-        rows = replies[position % len(replies)]
+        reply = replies[position % len(replies)]
         position += 1
-        return _Reply(rows)
+        return reply
+
+    def replay(_session: Session, *_args: Any, **_kwargs: Any) -> _Reply:
+        return _Reply(next_reply())
+
+    def replay_direct(sender: DirectSender, *_args: Any) -> asyncio.Future[Any]:
+        answered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        answered.set_result(next_reply())
+        return answered
 
     # A copy: the replayed calls advance the worker's ids and versions, which the real node
     # never sees, and the next real call must still match what is stored.
     spare = copy.deepcopy(worker)
     Session.execute_async = replay
+    DirectSender._send = replay_direct
     try:
         started = time.process_time()
         for _ in range(calls):
@@ -105,7 +130,7 @@ async def _replayed(call: Call, worker: BenchWorker, replies: list[Any], calls: 
             await call(spare)
         return (time.process_time() - started) / calls
     finally:
-        Session.execute_async = real
+        Session.execute_async, DirectSender._send = real_execute, real_send
 
 
 async def _main(arguments: argparse.Namespace) -> None:

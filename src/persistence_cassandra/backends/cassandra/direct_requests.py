@@ -137,6 +137,13 @@ class _Request:
         waiter = self.waiter
         if waiter.done():  # cancelled, or timed out after its stream was freed
             return
+        try:
+            self._answer(waiter, response)
+        except Exception as exc:  # a bug or an odd answer: still fail the request, never hang it
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    def _answer(self, waiter: asyncio.Future[Any], response: Any) -> None:
         if isinstance(response, ResultMessage):
             if response.kind == RESULT_KIND_ROWS:
                 rows = self.profile.row_factory(response.column_names, response.parsed_rows)
