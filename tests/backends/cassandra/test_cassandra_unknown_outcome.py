@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -72,15 +73,23 @@ async def test_a_client_side_timeout_of_an_lwt_may_have_committed(
     assert (await bundle.execution.get_workflow_execution(shard, key)) == settled
 
 
-def _listening_pid(port: int) -> int:
-    """The local process listening on 127.0.0.1:``port`` (found through /proc)."""
+def _listening_pid(endpoint: Endpoint) -> int:
+    """The local process listening on ``endpoint`` (an IPv4 address and port), found through
+    /proc. The address matters as much as the port: the test cluster's nodes listen on
+    ``127.0.2.N`` with the same CQL port, and pausing one of them leaves this node running."""
+    host, port = endpoint
+    wanted = {
+        # /proc/net/tcp prints an IPv4 address as the hex of its 32 bits in host (little
+        # endian) order, then the port in hex.
+        f"{bytes(reversed(socket.inet_aton(address))).hex().upper()}:{port:04X}"
+        for address in (socket.gethostbyname(host), "0.0.0.0")
+    }
     inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{inode}]")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and local in wanted:
+            inodes.add(f"socket:[{inode}]")
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -90,13 +99,13 @@ def _listening_pid(port: int) -> int:
                     return int(proc.name)
         except OSError:
             continue
-    pytest.fail(f"no local process listens on port {port}: this test pauses a local node")
+    pytest.fail(f"no local process listens on {host}:{port}: this test pauses a local node")
 
 
 async def test_an_lwt_in_flight_while_the_node_is_paused_may_have_committed(
     cassandra_endpoint: Endpoint, keyspace: str, bundle: StoreBundle
 ) -> None:
-    pid = _listening_pid(cassandra_endpoint[1])
+    pid = _listening_pid(cassandra_endpoint)
     slow = await _open(cassandra_endpoint, keyspace, request_timeout=0.5)
     try:
         shard = await new_shard(bundle)

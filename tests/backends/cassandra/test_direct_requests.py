@@ -157,7 +157,14 @@ def _request(*, is_write: bool) -> tuple[_Request, _FakePool, _FakeConnection]:
     loop = asyncio.get_running_loop()
     pool, connection = _FakePool(), _FakeConnection()
     request = _Request(
-        loop, loop.create_future(), _profile(is_write=is_write), _FakeHost(), pool, connection, 7
+        loop,
+        loop.create_future(),
+        _profile(is_write=is_write),
+        _FakeHost(),
+        pool,
+        connection,
+        7,
+        None,
     )
     connection._requests[7] = request
     request.timer = loop.call_later(10.0, request.on_timeout)

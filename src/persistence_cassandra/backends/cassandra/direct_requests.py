@@ -46,7 +46,9 @@ from cassandra.protocol import (
     ServerError,
     UnavailableErrorMessage,
 )
-from cassandra.query import BatchType, BoundStatement
+from cassandra.query import BatchType, BoundStatement, PreparedStatement
+
+from .execute_message import ExecuteSkippingMetadata, skips_metadata
 
 __all__ = ["HANDED_BACK", "DirectProfile", "DirectSender", "Page"]
 
@@ -102,7 +104,17 @@ class DirectProfile:
 class _Request:
     """One request in flight: its stream's callback (``__call__``) and its timer's."""
 
-    __slots__ = ("connection", "host", "loop", "pool", "profile", "request_id", "timer", "waiter")
+    __slots__ = (
+        "connection",
+        "host",
+        "loop",
+        "pool",
+        "prepared",
+        "profile",
+        "request_id",
+        "timer",
+        "waiter",
+    )
 
     def __init__(
         self,
@@ -113,6 +125,7 @@ class _Request:
         pool: Any,
         connection: Any,
         request_id: int,
+        prepared: PreparedStatement | None,
     ) -> None:
         self.loop = loop
         self.waiter = waiter
@@ -121,6 +134,7 @@ class _Request:
         self.pool = pool
         self.connection = connection
         self.request_id = request_id
+        self.prepared = prepared
         self.timer: asyncio.TimerHandle | None = None
 
     def __call__(self, response: Any) -> None:
@@ -146,6 +160,12 @@ class _Request:
     def _answer(self, waiter: asyncio.Future[Any], response: Any) -> None:
         if isinstance(response, ResultMessage):
             if response.kind == RESULT_KIND_ROWS:
+                changed_metadata_id = getattr(response, "result_metadata_id", None)
+                if changed_metadata_id is not None and self.prepared is not None:
+                    # Metadata_changed: the statement's columns are no longer those this
+                    # client holds; keep the node's, so the next responses may skip them again.
+                    self.prepared.result_metadata = response.column_metadata
+                    self.prepared.result_metadata_id = changed_metadata_id
                 rows = self.profile.row_factory(response.column_names, response.parsed_rows)
                 waiter.set_result((rows, response.paging_state))
             else:
@@ -207,6 +227,7 @@ class DirectSender:
         )
         self._fetch_size: int = session.default_fetch_size
         self._uses_keyspace_flag: bool = cluster.protocol_version >= 5
+        self._skips_metadata = skips_metadata(cluster.protocol_version)
 
     def profile(self, name: str, *, is_write: bool) -> DirectProfile:
         return DirectProfile.of(self._session.get_execution_profile(name), is_write=is_write)
@@ -224,7 +245,9 @@ class DirectSender:
             fetch_size = self._fetch_size
         consistency = statement.consistency_level
         serial_consistency = statement.serial_consistency_level
-        message = ExecuteMessage(
+        metadata = prepared.result_metadata
+        skip = self._skips_metadata and bool(metadata) and prepared.result_metadata_id is not None
+        message = (ExecuteSkippingMetadata if skip else ExecuteMessage)(
             prepared.query_id,
             statement.values,
             profile.consistency_level if consistency is None else consistency,
@@ -232,10 +255,10 @@ class DirectSender:
             fetch_size,
             paging_state,
             self._timestamp() if self._timestamp is not None else None,
-            skip_meta=bool(prepared.result_metadata),
+            skip_meta=bool(metadata),
             result_metadata_id=prepared.result_metadata_id,
         )
-        return self._send(message, statement, profile, prepared.result_metadata)
+        return self._send(message, statement, profile, metadata, prepared)
 
     def execute_batch(
         self, statements: Sequence[BoundStatement], profile: DirectProfile
@@ -250,10 +273,15 @@ class DirectSender:
             self._timestamp() if self._timestamp is not None else None,
             first.keyspace if self._uses_keyspace_flag else None,
         )
-        return self._send(message, first, profile, [])
+        return self._send(message, first, profile, [], None)
 
     def _send(
-        self, message: Any, routed_by: BoundStatement, profile: DirectProfile, metadata: Any
+        self,
+        message: Any,
+        routed_by: BoundStatement,
+        profile: DirectProfile,
+        metadata: Any,
+        prepared: PreparedStatement | None,
     ) -> asyncio.Future[Any] | None:
         loop = self._loop
         for host in profile.make_query_plan(self._session.keyspace, routed_by):
@@ -265,7 +293,7 @@ class DirectSender:
             except Exception:  # at capacity or closing: try the next host, as the driver does
                 continue
             waiter: asyncio.Future[Any] = loop.create_future()
-            request = _Request(loop, waiter, profile, host, pool, connection, request_id)
+            request = _Request(loop, waiter, profile, host, pool, connection, request_id, prepared)
             try:
                 connection.send_msg(
                     message,

@@ -2,12 +2,14 @@
 
 Everything the stores send goes through :class:`CassandraSession`, which keeps four promises:
 
-* **The event loop never blocks on the network.** Requests use the driver's
-  ``execute_async``. By default (``ioLoop: asyncio``) the driver's sockets are served by the
-  event loop that connected the session (:mod:`.loop_connection`), so a response's callbacks
-  run on the loop and complete its ``asyncio.Future`` directly; with ``ioLoop: driver`` they
-  run on the driver's I/O thread and hand over through ``loop.call_soon_threadsafe``. The few
-  blocking driver calls (connect, prepare, ``USE``, shutdown) run in the default executor.
+* **The event loop never blocks on the network.** By default (``ioLoop: asyncio``) the
+  driver's sockets are served by the event loop that connected the session
+  (:mod:`.loop_connection`), and prepared statements and batches are sent straight to them
+  (:mod:`.direct_requests`), each answer completing its ``asyncio.Future`` on the loop; what
+  the driver's retry rules must decide goes through the driver's ``execute_async``. With
+  ``ioLoop: driver`` every request uses ``execute_async``, its callbacks run on the driver's
+  I/O thread and hand over through ``loop.call_soon_threadsafe``. The few blocking driver
+  calls (connect, prepare, ``USE``, shutdown) run in the default executor.
 * **Each statement is prepared once per session** and cached by its CQL text.
 * **Consistency comes from one configurable pair**: ``LOCAL_QUORUM`` for reads and writes and
   ``LOCAL_SERIAL`` for the Paxos phase by default, from ``consistency.default``.
