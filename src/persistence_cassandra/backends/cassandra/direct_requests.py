@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -71,7 +72,7 @@ _RETRIED_READ_ERRORS = (
 
 _NO_ROWS: Final[Page] = ([], None)
 
-_running_loop = asyncio.events._get_running_loop
+_thread_id = threading.get_ident
 
 _BORROW_WITHOUT_WAITING: Final = 0.0
 """``borrow_connection`` waits on a condition for a free stream when its timeout allows:
@@ -112,6 +113,7 @@ class _Request:
         "prepared",
         "profile",
         "request_id",
+        "thread",
         "timer",
         "waiter",
     )
@@ -135,12 +137,14 @@ class _Request:
         self.connection = connection
         self.request_id = request_id
         self.prepared = prepared
+        self.thread = _thread_id()  # requests are made on the loop's thread
         self.timer: asyncio.TimerHandle | None = None
 
     def __call__(self, response: Any) -> None:
         # A connection failed by one of the driver's threads (a heartbeat, say) fails its
-        # requests from that thread: finish on the loop.
-        if _running_loop() is not self.loop:
+        # requests from that thread: finish on the loop. (A thread check, not
+        # get_running_loop(): that asks the kernel for the process id on every call.)
+        if _thread_id() != self.thread or not self.loop.is_running():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 self.loop.call_soon_threadsafe(self, response)
             return
@@ -217,6 +221,7 @@ class DirectSender:
     def __init__(self, session: Session, loop: asyncio.AbstractEventLoop) -> None:
         self._session = session
         self._loop = loop
+        self._loop_thread = _thread_id()
         cluster = session.cluster
         self._pools = session._pools
         handler = session.client_protocol_handler
@@ -228,6 +233,15 @@ class DirectSender:
         self._fetch_size: int = session.default_fetch_size
         self._uses_keyspace_flag: bool = cluster.protocol_version >= 5
         self._skips_metadata = skips_metadata(cluster.protocol_version)
+
+    def on_loop(self) -> bool:
+        """Whether the caller runs on the loop this sender sends from (it is created there).
+
+        A thread check and ``is_running`` rather than ``asyncio.get_running_loop()``, which
+        asks the kernel for the process id (to detect a fork) on every call: a system call
+        per request. One loop at most runs in a thread, so the two tests are the same.
+        """
+        return _thread_id() == self._loop_thread and self._loop.is_running()
 
     def profile(self, name: str, *, is_write: bool) -> DirectProfile:
         return DirectProfile.of(self._session.get_execution_profile(name), is_write=is_write)

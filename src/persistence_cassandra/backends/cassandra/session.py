@@ -365,7 +365,7 @@ class CassandraSession:
         for cql, params in statements:
             prepared = self._prepared.get(cql) or await self.prepare(cql)
             bound.append(_bound(prepared, cql, params))
-        if bound and self._direct is not None and asyncio.get_running_loop() is self._io_loop:
+        if bound and self._direct is not None and self._direct.on_loop():
             waiter = self._direct.execute_batch(bound, self._direct_profiles[WRITE_PROFILE])
             if waiter is not None:
                 page = await self._direct_answer(waiter, is_write=True)
@@ -393,7 +393,7 @@ class CassandraSession:
         paging_state: bytes | None,
     ) -> Page:
         """A bound statement, sent directly when this loop serves the connections."""
-        if self._direct is not None and asyncio.get_running_loop() is self._io_loop:
+        if self._direct is not None and self._direct.on_loop():
             waiter = self._direct.execute(statement, self._direct_profiles[profile], paging_state)
             if waiter is not None:
                 page = await self._direct_answer(waiter, is_write=is_write)
