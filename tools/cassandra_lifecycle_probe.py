@@ -26,17 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
-import socket
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from persistence_cassandra.backends.cassandra.direct_requests import DirectSender
 from persistence_cassandra.bench.fixtures import BenchWorker, prepare_workers
+from persistence_cassandra.bench.local_node import LocalProcess
 from persistence_cassandra.bench.operations import OPERATIONS
 from persistence_cassandra.bench.peer_build import build_peer, find_go, temporal_schema_dir
 from persistence_cassandra.bench.peer_process import TemporalGoPeer, prepare_peer_keyspace
@@ -69,28 +67,19 @@ class Window:
         )
 
 
-def node_pid(host: str, port: int) -> int:
-    """The local process listening on ``host:port`` (IPv4), found through /proc."""
-    address = bytes(reversed(socket.inet_aton(socket.gethostbyname(host)))).hex().upper()
-    wanted = {f"{address}:{port:04X}", f"00000000:{port:04X}"}
-    inodes = {
-        f"socket:[{fields[9]}]"
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-        if (fields := line.split())[3] == "0A" and fields[1] in wanted
-    }
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
-                    return int(proc.name)
-            except OSError:
-                continue
-    sys.exit(f"error: no local process listens on {host}:{port} (this tool needs a local node)")
+def local_node(cassandra: CassandraConfig) -> LocalProcess:
+    host = cassandra.hosts.split(",")[0].strip()
+    node = LocalProcess.serving(host, cassandra.port)
+    if node is None:
+        sys.exit(f"error: no local process listens on {host}:{cassandra.port} (a local node)")
+    return node
 
 
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu(node: LocalProcess) -> float:
+    seconds = node.cpu_seconds()
+    if seconds is None:
+        sys.exit(f"error: the node (process {node.pid}) is gone")
+    return seconds
 
 
 class OursRunning:
@@ -108,10 +97,10 @@ class OursRunning:
 
         self._tasks = [asyncio.create_task(loop(worker)) for worker in workers]
 
-    async def window(self, seconds: float, node: int) -> Window:
+    async def window(self, seconds: float, node: LocalProcess) -> Window:
         cpu, node_cpu, started, done = (
             time.process_time(),
-            process_cpu(node),
+            _cpu(node),
             time.monotonic(),
             self.completed,
         )
@@ -120,7 +109,7 @@ class OursRunning:
             self.completed - done,
             time.monotonic() - started,
             time.process_time() - cpu,
-            process_cpu(node) - node_cpu,
+            _cpu(node) - node_cpu,
         )
 
     async def stop(self) -> None:
@@ -144,7 +133,7 @@ async def _ours_workers(persistence: Persistence, tag: str, count: int) -> list[
 async def _alone(arguments: argparse.Namespace) -> None:
     config = load_config(arguments.config)
     cassandra = _cassandra(config, arguments.store)
-    node = node_pid(cassandra.hosts.split(",")[0].strip(), cassandra.port)
+    node = local_node(cassandra)
     build = await build_peer(go=find_go())
     peer_config = await prepare_peer_keyspace(cassandra, await temporal_schema_dir(build))
     tag = f"p{time.time_ns():x}"
@@ -165,13 +154,13 @@ async def _alone(arguments: argparse.Namespace) -> None:
         )
         try:
             await peer.run(arguments.n, sys.maxsize >> 1, WARMUP_SECONDS, keep=False)
-            node_before = process_cpu(node)
+            node_before = _cpu(node)
             measured = await peer.run(arguments.n, sys.maxsize >> 1, arguments.seconds, keep=False)
             theirs = Window(
                 measured.completed,
                 measured.seconds,
                 measured.cpu_seconds,
-                process_cpu(node) - node_before,
+                _cpu(node) - node_before,
             )
         finally:
             await peer.close()
@@ -209,7 +198,7 @@ TOGGLES: dict[str, Callable[[], SkipMetadata]] = {"skip-metadata": SkipMetadata}
 async def _ab(arguments: argparse.Namespace) -> None:
     config = load_config(arguments.config)
     cassandra = _cassandra(config, arguments.store)
-    node = node_pid(cassandra.hosts.split(",")[0].strip(), cassandra.port)
+    node = local_node(cassandra)
     windows: dict[bool, list[Window]] = {True: [], False: []}
     async with await open_persistence(config, store=arguments.store) as persistence:
         workers = await _ours_workers(persistence, f"ab{time.time_ns():x}", arguments.n)

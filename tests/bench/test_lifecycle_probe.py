@@ -14,6 +14,7 @@ import pytest
 
 import cassandra_lifecycle_probe as probe
 from persistence_cassandra.backends.cassandra.direct_requests import DirectSender
+from persistence_cassandra.bench.local_node import LocalProcess
 from persistence_cassandra.bench.peer_process import peer_keyspace_name
 from persistence_cassandra.config import load_config
 from persistence_cassandra.factory import OpenOptions, open_persistence
@@ -59,9 +60,13 @@ def test_the_node_is_found_by_address_and_port() -> None:
     from harness import servers
 
     host, _, port = servers.cassandra_endpoint().split(",")[0].strip().rpartition(":")
-    pid = probe.node_pid(host, int(port))
-    assert "java" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-    assert probe.process_cpu(pid) > 0
+    node = LocalProcess.serving(host, int(port))
+    assert node is not None
+    assert "java" in Path(f"/proc/{node.pid}/cmdline").read_text(errors="replace")
+    assert (node.cpu_seconds() or 0) > 0
+    # Not a loopback address, or nothing listening there: no local node.
+    assert LocalProcess.serving("192.0.2.1", int(port)) is None
+    assert LocalProcess.serving("127.0.0.1", 1) is None
 
 
 async def test_ab_prints_the_three_ratios_and_leaves_the_setting_on(

@@ -199,6 +199,9 @@ async def test_ours_raw_and_the_peer_share_each_cell(cassandra_config):
     for measurement in (cell.ours, cell.raw, cell.peer):
         assert measurement.slices == 2 and measurement.operations > 0
         assert measurement.cpu_per_operation > 0 and measurement.p50 > 0
+        # The node is a local process here: what each side cost it is read from /proc.
+        server_cpu = measurement.server_cpu_per_operation
+        assert server_cpu is not None and server_cpu >= 0
     assert cell.ours_over_peer > 0 and cell.raw_over_peer > 0 and cell.ours_cpu_over_peer > 0
     (entry,) = report.to_json()["peer_comparisons"][0]["lifecycle"]
     assert {"ours", "raw", "peer", "ours_over_peer", "cpu_ours_over_peer"} <= set(entry)
@@ -206,6 +209,7 @@ async def test_ours_raw_and_the_peer_share_each_cell(cassandra_config):
     out = io.StringIO()
     print_peer_result(result, Console(file=out, width=170))
     assert "ours/peer" in out.getvalue() and "peer binary:" in out.getvalue()
+    assert "node CPU/lc" in out.getvalue()
 
 
 def test_a_failed_build_says_where_its_log_is(tmp_path):

@@ -44,6 +44,9 @@ class Measurement:
     """Each slice's completed operations per second."""
     slice_cpu: tuple[float, ...] = ()
     """Each slice's CPU seconds per completed operation."""
+    slice_server_cpu: tuple[float, ...] = ()
+    """Each slice's server CPU seconds per completed operation, where the server is a local
+    process (:mod:`~persistence_cassandra.bench.local_node`); empty elsewhere."""
 
     @property
     def slices(self) -> int:
@@ -64,6 +67,11 @@ class Measurement:
             return statistics.median(self.slice_cpu)
         return self.cpu_seconds / self.operations if self.operations else 0.0
 
+    @property
+    def server_cpu_per_operation(self) -> float | None:
+        """The median slice's server CPU seconds per operation; None when not measured."""
+        return statistics.median(self.slice_server_cpu) if self.slice_server_cpu else None
+
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
     if not ordered:
@@ -82,6 +90,7 @@ class Tally:
     first_error: str = ""
     slice_rates: list[float] = field(default_factory=list)
     slice_cpu: list[float] = field(default_factory=list)
+    slice_server_cpu: list[float] = field(default_factory=list)
 
     def measurement(self) -> Measurement:
         ordered = sorted(self.latencies)
@@ -95,6 +104,7 @@ class Tally:
             cpu_seconds=self.cpu_seconds,
             slice_rates=tuple(self.slice_rates),
             slice_cpu=tuple(self.slice_cpu),
+            slice_server_cpu=tuple(self.slice_server_cpu),
         )
 
 

@@ -112,6 +112,10 @@ class PeerReport:
         }
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
 def _ratio(value: float, good: bool) -> str:
     return f"[{'green' if good else 'red'}]{value:.2f}[/]"
 
@@ -135,10 +139,24 @@ def print_peer_result(result: PeerResult, console: Console) -> None:
         "CPU ours/peer",
         "raw/peer",
     )
-    for name in columns:
+    # Where the node is a local process: its CPU per lifecycle during each side's slices.
+    with_node = all(
+        measurement.server_cpu_per_operation is not None
+        for cell in result.cells
+        for measurement in (cell.ours, cell.raw, cell.peer)
+    )
+    for name in columns + (("node CPU/lc ours / raw / peer",) if with_node else ()):
         table.add_column(name, justify="right", no_wrap=True)
     for cell in result.cells:
         ours, raw, peer = cell.ours, cell.raw, cell.peer
+        node = (
+            (
+                "/".join(f" {_ms(m.server_cpu_per_operation)} " for m in (ours, raw, peer)).strip()
+                + " ms",
+            )
+            if with_node
+            else ()
+        )
         table.add_row(
             str(cell.concurrency),
             f"{ours.per_second:,.0f}",
@@ -153,6 +171,7 @@ def print_peer_result(result: PeerResult, console: Console) -> None:
             f"{peer.cpu_per_operation * 1e3:.2f} ms",
             _ratio(cell.ours_cpu_over_peer, cell.ours_cpu_over_peer <= TARGET_CPU),
             f"{cell.raw_cpu_over_peer:.2f}",
+            *node,
         )
     console.print(table)
     build = "cached" if result.build_cached else f"built in {result.build_seconds:.0f} s"

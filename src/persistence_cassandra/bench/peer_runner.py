@@ -8,7 +8,10 @@ ours-peer-raw, peer-raw-ours, then the same reversed), so that a slow phase of t
 machine lands on every side alike; each side's figures are its median slice's, as in
 :mod:`~persistence_cassandra.bench.runner`. Ours and raw run in this process; the peer runs
 in its own (:class:`~persistence_cassandra.bench.peer_process.TemporalGoPeer`), idle while the
-others run, so each side's client CPU per lifecycle is its own process's alone.
+others run, so each side's client CPU per lifecycle is its own process's alone. Where the node
+is a local process, its CPU per lifecycle during each side's slices is read too
+(:mod:`~persistence_cassandra.bench.local_node`): what a side costs the node, and what a
+previous slice's flushes and compactions charge to the next.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Sequence
 from persistence_cassandra.bench.baseline import RawBaseline, open_raw_baseline
 from persistence_cassandra.bench.fixtures import BenchWorker, prepare_workers
 from persistence_cassandra.bench.harness import Tally, measure
+from persistence_cassandra.bench.local_node import LocalProcess
 from persistence_cassandra.bench.operations import LIFECYCLE, OPERATIONS, BenchOperation
 from persistence_cassandra.bench.peer_build import (
     PeerBuild,
@@ -70,6 +74,10 @@ def _cassandra(config: PersistenceConfig, store: str) -> CassandraConfig:
     return datastore.cassandra
 
 
+def _first_host(cassandra: CassandraConfig) -> str:
+    return cassandra.hosts.split(",")[0].strip()
+
+
 class _Sides:
     """The three sides of a cell, each run as one slice into its tally."""
 
@@ -81,7 +89,9 @@ class _Sides:
         peer: TemporalGoPeer,
         ours_workers: Sequence[BenchWorker],
         raw_workers: Sequence[BenchWorker],
+        node: LocalProcess | None,
     ) -> None:
+        self._node = node
         self._ours = functools.partial(lifecycle.ours, persistence)
         self._raw = functools.partial(lifecycle.raw, raw)
         self._peer = peer
@@ -90,13 +100,21 @@ class _Sides:
     async def run(
         self, side: str, concurrency: int, count: int, seconds: float, tally: Tally | None
     ) -> None:
+        node_before = self._node.cpu_seconds() if self._node and tally is not None else None
+        completed_before = len(tally.latencies) if tally is not None else 0
         if side == "peer":
             peer_slice = await self._peer.run(concurrency, count, seconds, keep=tally is not None)
             if tally is not None:
                 peer_slice.add_to(tally)
+        else:
+            operation = self._ours if side == "ours" else self._raw
+            await measure(operation, self._workers[side][:concurrency], count, seconds, tally)
+        if tally is None or node_before is None or self._node is None:
             return
-        operation = self._ours if side == "ours" else self._raw
-        await measure(operation, self._workers[side][:concurrency], count, seconds, tally)
+        node_after = self._node.cpu_seconds()
+        completed = len(tally.latencies) - completed_before
+        if node_after is not None and completed:
+            tally.slice_server_cpu.append((node_after - node_before) / completed)
 
 
 async def _cell(sides: _Sides, concurrency: int, options: BenchOptions) -> PeerCell:
@@ -160,7 +178,8 @@ async def _compare(
         )
         result.build_seconds, result.build_cached = build.seconds, build.cached
         result.setup_seconds = time.perf_counter() - started
-        sides = _Sides(lifecycle, persistence, raw, peer, ours_workers, raw_workers)
+        node = LocalProcess.serving(_first_host(peer_config), peer_config.port)
+        sides = _Sides(lifecycle, persistence, raw, peer, ours_workers, raw_workers, node)
         gc.collect()
         gc.freeze()  # as runner.run_bench_store: start-up objects are not scanned per slice
         try:

@@ -84,6 +84,11 @@ def _measurement_json(measurement: Measurement) -> dict[str, Any]:
         "p50_ms": round(measurement.p50 * 1000, 3),
         "p99_ms": round(measurement.p99 * 1000, 3),
         "cpu_us_per_op": round(measurement.cpu_per_operation * 1e6, 1),
+        "server_cpu_us_per_op": (
+            None
+            if (server := measurement.server_cpu_per_operation) is None
+            else round(server * 1e6, 1)
+        ),
         "slices": measurement.slices,
         "slice_per_second": [round(rate, 1) for rate in measurement.slice_rates],
         "errors": measurement.errors,

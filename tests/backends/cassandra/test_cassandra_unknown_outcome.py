@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import cassandra
 import pytest
 from cassandra_test_support import Endpoint, create_run, make_config, new_shard, update_request
 
 from persistence_cassandra import errors
+from persistence_cassandra.bench.local_node import listening_pid
 from persistence_cassandra.factory import OpenOptions, open_store_bundle
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.stores import StoreBundle
@@ -74,32 +73,13 @@ async def test_a_client_side_timeout_of_an_lwt_may_have_committed(
 
 
 def _listening_pid(endpoint: Endpoint) -> int:
-    """The local process listening on ``endpoint`` (an IPv4 address and port), found through
-    /proc. The address matters as much as the port: the test cluster's nodes listen on
-    ``127.0.2.N`` with the same CQL port, and pausing one of them leaves this node running."""
-    host, port = endpoint
-    wanted = {
-        # /proc/net/tcp prints an IPv4 address as the hex of its 32 bits in host (little
-        # endian) order, then the port in hex.
-        f"{bytes(reversed(socket.inet_aton(address))).hex().upper()}:{port:04X}"
-        for address in (socket.gethostbyname(host), "0.0.0.0")
-    }
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, state, inode = fields[1], fields[3], fields[9]
-        if state == "0A" and local in wanted:
-            inodes.add(f"socket:[{inode}]")
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    pytest.fail(f"no local process listens on {host}:{port}: this test pauses a local node")
+    """The local process listening on ``endpoint``. By address and port: the test cluster's
+    nodes listen on ``127.0.2.N`` with the same CQL port, and pausing one of them would leave
+    this node running."""
+    pid = listening_pid(*endpoint)
+    if pid is None:
+        pytest.fail(f"no local process listens on {endpoint}: this test pauses a local node")
+    return pid
 
 
 async def test_an_lwt_in_flight_while_the_node_is_paused_may_have_committed(
