@@ -209,7 +209,7 @@ async def test_ours_raw_and_the_peer_share_each_cell(cassandra_config):
     out = io.StringIO()
     print_peer_result(result, Console(file=out, width=170))
     assert "ours/peer" in out.getvalue() and "peer binary:" in out.getvalue()
-    assert "node CPU/lc" in out.getvalue()
+    assert "node CPU per lifecycle x2: ours / raw / peer" in out.getvalue()
 
 
 def test_a_failed_build_says_where_its_log_is(tmp_path):

@@ -116,6 +116,20 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
+def _print_node_cpu(result: PeerResult, console: Console) -> None:
+    """Where the node is a local process: its CPU per lifecycle during each side's slices (a
+    line per level under the table, which is as wide as a terminal already)."""
+    for cell in result.cells:
+        sides = (cell.ours, cell.raw, cell.peer)
+        if any(side.server_cpu_per_operation is None for side in sides):
+            continue
+        figures = " / ".join(_ms(side.server_cpu_per_operation) for side in sides)
+        console.print(
+            f"node CPU per lifecycle x{cell.concurrency}: ours / raw / peer {figures} ms",
+            highlight=False,
+        )
+
+
 def _ratio(value: float, good: bool) -> str:
     return f"[{'green' if good else 'red'}]{value:.2f}[/]"
 
@@ -139,24 +153,10 @@ def print_peer_result(result: PeerResult, console: Console) -> None:
         "CPU ours/peer",
         "raw/peer",
     )
-    # Where the node is a local process: its CPU per lifecycle during each side's slices.
-    with_node = all(
-        measurement.server_cpu_per_operation is not None
-        for cell in result.cells
-        for measurement in (cell.ours, cell.raw, cell.peer)
-    )
-    for name in columns + (("node CPU/lc ours / raw / peer",) if with_node else ()):
+    for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     for cell in result.cells:
         ours, raw, peer = cell.ours, cell.raw, cell.peer
-        node = (
-            (
-                "/".join(f" {_ms(m.server_cpu_per_operation)} " for m in (ours, raw, peer)).strip()
-                + " ms",
-            )
-            if with_node
-            else ()
-        )
         table.add_row(
             str(cell.concurrency),
             f"{ours.per_second:,.0f}",
@@ -171,11 +171,11 @@ def print_peer_result(result: PeerResult, console: Console) -> None:
             f"{peer.cpu_per_operation * 1e3:.2f} ms",
             _ratio(cell.ours_cpu_over_peer, cell.ours_cpu_over_peer <= TARGET_CPU),
             f"{cell.raw_cpu_over_peer:.2f}",
-            *node,
         )
     console.print(table)
     build = "cached" if result.build_cached else f"built in {result.build_seconds:.0f} s"
     console.print(f"peer binary: {build}", highlight=False)
+    _print_node_cpu(result, console)
     for cell in result.cells:
         for side, measurement in (("ours", cell.ours), ("raw", cell.raw), ("peer", cell.peer)):
             if measurement.errors:
