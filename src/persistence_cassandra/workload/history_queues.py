@@ -193,6 +193,11 @@ class TimerQueue:
                 self._wake.clear()
                 continue
             await self.fire()
+            if self._shard.lost:
+                # fire() reads nothing for a lost shard, so what is due stays due: looping on
+                # would never yield to the loop again (the group, which gives the shard and
+                # its waiting workflows up, could not run). The queue is done.
+                return
 
     async def fire(self) -> None:
         """Read and deliver every timer due now."""
