@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from persistence_cassandra.backends.cassandra.session import CassandraSession
 from persistence_cassandra.config import DatastoreConfig
 from persistence_cassandra.records import (
     CreateWorkflowExecutionRequest,
@@ -58,3 +59,12 @@ def update_request(
     return UpdateWorkflowExecutionRequest(
         shard_id, range_id, mode, mutation(key, db_record_version=version, tag=tag, **changes)
     )
+
+
+async def open_session(endpoint: Endpoint, keyspace: str) -> CassandraSession:
+    """A store session on ``keyspace`` (the caller closes it)."""
+    config = make_config(endpoint, keyspace).cassandra
+    assert config is not None
+    session = await CassandraSession.connect(config)
+    await session.use_keyspace(keyspace)
+    return session

@@ -30,7 +30,7 @@ from cassandra.protocol import (
     WriteTimeoutErrorMessage,
 )
 from cassandra.query import tuple_factory
-from cassandra_test_support import Endpoint, make_config
+from cassandra_test_support import Endpoint, open_session
 
 from persistence_cassandra.backends.cassandra.direct_requests import (
     HANDED_BACK,
@@ -38,17 +38,8 @@ from persistence_cassandra.backends.cassandra.direct_requests import (
     _Request,
 )
 from persistence_cassandra.backends.cassandra.history_store import INSERT_NODE, READ_NODES
-from persistence_cassandra.backends.cassandra.session import CassandraSession
 
 # --- on a real node ---------------------------------------------------------------------------
-
-
-async def _open(endpoint: Endpoint, keyspace: str) -> CassandraSession:
-    config = make_config(endpoint, keyspace).cassandra
-    assert config is not None
-    session = await CassandraSession.connect(config)
-    await session.use_keyspace(keyspace)
-    return session
 
 
 def _counting_execute_async(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -66,7 +57,7 @@ def _counting_execute_async(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 async def test_statements_and_batches_do_not_go_through_execute_async(
     cassandra_endpoint: Endpoint, keyspace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    session = await _open(cassandra_endpoint, keyspace)
+    session = await open_session(cassandra_endpoint, keyspace)
     try:
         tree = f"direct-{uuid.uuid4()}"
         await session.prepare(INSERT_NODE)
@@ -86,7 +77,7 @@ async def test_statements_and_batches_do_not_go_through_execute_async(
 async def test_a_statement_the_node_forgot_is_prepared_again_by_the_driver(
     cassandra_endpoint: Endpoint, keyspace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    session = await _open(cassandra_endpoint, keyspace)
+    session = await open_session(cassandra_endpoint, keyspace)
     table = f"direct_{uuid.uuid4().hex[:8]}"
     insert = f"INSERT INTO {table} (id, value) VALUES (?, ?)"
     select = f"SELECT id, value FROM {table} WHERE id = ?"

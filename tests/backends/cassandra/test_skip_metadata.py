@@ -18,14 +18,13 @@ import pytest
 from cassandra import ConsistencyLevel, ProtocolVersion
 from cassandra.protocol import ExecuteMessage, ResultMessage
 from cassandra.query import UNSET_VALUE
-from cassandra_test_support import Endpoint, make_config
+from cassandra_test_support import Endpoint, open_session
 
 from persistence_cassandra.backends.cassandra import direct_requests
 from persistence_cassandra.backends.cassandra.execute_message import (
     ExecuteSkippingMetadata,
     skips_metadata,
 )
-from persistence_cassandra.backends.cassandra.session import CassandraSession
 
 _FLAGS_OFFSET = 2 + 16 + 2 + 16 + 2  # query id, metadata id (16 bytes each), consistency
 _SKIP_METADATA = 0x02
@@ -83,14 +82,6 @@ def test_only_protocol_versions_that_name_the_metadata_skip_it() -> None:
 # --- on a real node ---------------------------------------------------------------------------
 
 
-async def _open(endpoint: Endpoint, keyspace: str) -> CassandraSession:
-    config = make_config(endpoint, keyspace).cassandra
-    assert config is not None
-    session = await CassandraSession.connect(config)
-    await session.use_keyspace(keyspace)
-    return session
-
-
 def _spy_on_responses(monkeypatch: pytest.MonkeyPatch) -> list[ResultMessage]:
     """Every response a direct request answers, as decoded."""
     responses: list[ResultMessage] = []
@@ -108,8 +99,8 @@ def _spy_on_responses(monkeypatch: pytest.MonkeyPatch) -> list[ResultMessage]:
 async def test_a_read_comes_back_without_metadata_and_a_changed_table_sends_it_once(
     cassandra_endpoint: Endpoint, keyspace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stale = await _open(cassandra_endpoint, keyspace)
-    other = await _open(cassandra_endpoint, keyspace)
+    stale = await open_session(cassandra_endpoint, keyspace)
+    other = await open_session(cassandra_endpoint, keyspace)
     table = f"skip_meta_{uuid.uuid4().hex[:8]}"
     select = f"SELECT * FROM {table} WHERE id = ?"
     try:
