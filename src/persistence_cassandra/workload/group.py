@@ -78,6 +78,7 @@ from persistence_cassandra.workload.report import (
 from persistence_cassandra.workload.shards import ShardOwner, id_block
 from persistence_cassandra.workload.state import ChainState, ShardServices, WorkloadContext
 from persistence_cassandra.workload.workflows import WorkflowChain
+from persistence_cassandra.workload.writes import retry_idempotent, save_metadata
 
 __all__ = [
     "EXPIRY_SECONDS",
@@ -139,11 +140,11 @@ async def join_group(
     ones (every member runs the same workflows on the same shards)."""
     store = persistence.cluster_metadata
     name = group_record_name(group)
-    with contextlib.suppress(ConditionFailed):
-        await store.save_cluster_metadata(
-            ClusterMetadataRecord(name, json_blob(_settings_json(proposed)), 0)
-        )
-    stored = json.loads((await store.get_cluster_metadata(name)).metadata.data)
+    # Every member proposes at once; whichever record is stored is the group's.
+    await save_metadata(
+        persistence, ClusterMetadataRecord(name, json_blob(_settings_json(proposed)), 0)
+    )
+    stored = json.loads((await retry_idempotent(store.get_cluster_metadata, name)).metadata.data)
     return WorkloadSettings(
         workflows=int(stored["workflows"]),
         shards=int(stored["shards"]),
@@ -245,7 +246,9 @@ async def read_member_results(persistence: Persistence, group: str) -> dict[str,
     results: dict[str, MemberResult] = {}
     token = b""
     while True:
-        page = await persistence.cluster_metadata.list_cluster_metadata(PAGE, token)
+        page = await retry_idempotent(
+            persistence.cluster_metadata.list_cluster_metadata, PAGE, token
+        )
         for record in page.items:
             if record.cluster_name.startswith(prefix):
                 result = MemberResult.from_json(json.loads(record.metadata.data))
@@ -344,10 +347,11 @@ class _Member:
         live: list[str] = []
         token = b""
         while True:
-            page = await self._p.cluster_metadata.get_cluster_members(
+            page = await retry_idempotent(
+                self._p.cluster_metadata.get_cluster_members,
                 GetClusterMembersRequest(
                     role=MembershipRole.HISTORY, page_size=PAGE, next_page_token=token
-                )
+                ),
             )
             for member in page.items:
                 if member.host_id.startswith(prefix):
@@ -539,9 +543,10 @@ class _Member:
         result.chains_checked = checked
         blob = json_blob(result.to_json())
         name = member_record_name(self._group, self._member)
-        await self._p.cluster_metadata.save_cluster_metadata(
-            ClusterMetadataRecord(name, blob, self._record_version)
-        )
+        record = ClusterMetadataRecord(name, blob, self._record_version)
+        if not await save_metadata(self._p, record):
+            # Only this member writes its record: another version there is a broken invariant.
+            raise ConditionFailed(f"member record {name} moved past version {record.version}")
         self._record_version += 1
         return result
 
@@ -585,7 +590,7 @@ class _Member:
         for queue in all_queues:
             self._background.append(asyncio.create_task(queue.run_writer()))
             self._background.append(asyncio.create_task(queue.run_reader()))
-        await self._beat()
+        await retry_idempotent(self._beat)  # an upsert
         self._background.append(asyncio.create_task(self._heartbeat()))
         try:
             return await self._loop()

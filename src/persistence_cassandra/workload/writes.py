@@ -13,6 +13,11 @@ partition (the resend itself) completes it. The resend then fails its condition 
 own first attempt: a create finds the current run pointing at the run it creates, an update
 finds the version it writes. Both mean the first attempt applied (a history service dedupes a
 create by its request id the same way); seen on the 3-node cluster under node kills.
+
+Versioned cluster-metadata records (the group's settings, each member's result) follow the same
+rule through :func:`save_metadata`. Several members creating the group record at once contend
+for one Paxos partition, and the cluster answers a proposer that lost the race after one replica
+accepted it with ``CAS_WRITE_UNKNOWN``, an unknown outcome with every node up (seen in CI).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from persistence_cassandra.errors import (
+    ConditionFailed,
     CurrentWorkflowConditionFailed,
     DataLoss,
     NotFound,
@@ -30,6 +36,7 @@ from persistence_cassandra.errors import (
 )
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import (
+    ClusterMetadataRecord,
     ConflictResolveWorkflowExecutionRequest,
     CreateWorkflowExecutionRequest,
     HistoryTask,
@@ -44,6 +51,7 @@ __all__ = [
     "execute_write",
     "resend_delay",
     "retry_idempotent",
+    "save_metadata",
     "write_applied",
 ]
 
@@ -150,5 +158,37 @@ async def retry_idempotent(call: Callable[P, Awaitable[T]], *args: P.args, **kwa
                 raise
         # Back off: a paused or cut-off replica keeps timing writes out for a few seconds,
         # and back-to-back resends all land in that window (seen in the cluster fault tests).
+        await asyncio.sleep(resend_delay(attempt))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def save_metadata(persistence: Persistence, record: ClusterMetadataRecord) -> bool:
+    """Save a versioned cluster-metadata record (version 0: insert if absent) whose outcome may
+    be unknown: ``True`` once it is stored, ``False`` when another writer's record holds the
+    place (the store's ``ConditionFailed``, answered to the first attempt)."""
+    store = persistence.cluster_metadata
+    uncertain = False
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            await store.save_cluster_metadata(record)
+            return True
+        except Timeout:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            uncertain = True
+        except ConditionFailed:
+            if not uncertain:
+                return False
+        # The outcome is unknown, or a resend failed against what may be its own first
+        # attempt: the stored record says which.
+        try:
+            stored = await retry_idempotent(store.get_cluster_metadata, record.cluster_name)
+        except NotFound:
+            stored = None
+        stored_version = 0 if stored is None else stored.version
+        if stored is not None and stored_version == record.version + 1:
+            return stored.metadata == record.metadata
+        if stored_version != record.version:
+            return False
         await asyncio.sleep(resend_delay(attempt))
     raise AssertionError("unreachable: the last attempt returns or raises")
