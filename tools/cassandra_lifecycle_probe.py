@@ -9,7 +9,9 @@ two narrower questions on a local node (one whose process this machine can read 
 ``alone``: each side by itself, without pause, for a window after a warm-up: ours, then the
 Temporal peer (built as ``bench --peer`` builds it), alternately for ``--rounds``. Per side:
 lifecycles/s, client CPU per lifecycle (``process_time`` for ours, the peer's getrusage) and
-the node's CPU per lifecycle (``/proc/<pid>/stat``).
+the node's CPU per lifecycle (``/proc/<pid>/stat``). With ``--tail SECONDS`` it also reads the
+node's CPU for that long after each side stops, above an idle baseline: the flushes and
+compactions a side leaves behind, which in the bench land on the next slice.
 
 ``ab``: one setting of ours switched on and off every ``--slice`` seconds in one process
 while the lifecycle runs without pause; the median of the on/off ratio of each pair. The
@@ -138,6 +140,7 @@ async def _alone(arguments: argparse.Namespace) -> None:
     peer_config = await prepare_peer_keyspace(cassandra, await temporal_schema_dir(build))
     tag = f"p{time.time_ns():x}"
     rows: list[tuple[Window, Window]] = []
+    idle = await _idle(node, arguments.tail)
     for round_number in range(arguments.rounds):
         async with await open_persistence(config, store=arguments.store) as persistence:
             workers = await _ours_workers(persistence, f"{tag}o{round_number}", arguments.n)
@@ -145,6 +148,7 @@ async def _alone(arguments: argparse.Namespace) -> None:
             await asyncio.sleep(WARMUP_SECONDS)
             ours = await running.window(arguments.seconds, node)
             await running.stop()
+        ours_tail = await _idle(node, arguments.tail)
         peer = await TemporalGoPeer.start(
             build,
             peer_config,
@@ -164,8 +168,29 @@ async def _alone(arguments: argparse.Namespace) -> None:
             )
         finally:
             await peer.close()
+        peer_tail = await _idle(node, arguments.tail)
         rows.append((ours, theirs))
         print(_alone_row(round_number + 1, ours, theirs), flush=True)
+        if arguments.tail:
+            print(_tail_row(idle, (ours, ours_tail), (theirs, peer_tail)), flush=True)
+
+
+async def _idle(node: LocalProcess, seconds: float) -> float:
+    """The node's CPU seconds over ``seconds`` with no client sending."""
+    before = _cpu(node)
+    await asyncio.sleep(seconds)
+    return _cpu(node) - before
+
+
+def _tail_row(idle: float, *sides: tuple[Window, float]) -> str:
+    """What the node spent after a side stopped, above what it spends idle, per lifecycle of
+    that side's window: its flushes and compactions that would land on the next slice."""
+    tails = [1000 * max(tail - idle, 0.0) / max(window.lifecycles, 1) for window, tail in sides]
+    return (
+        "|  | node CPU after the window, ms per lifecycle ours / peer: "
+        + " / ".join(f"{tail:.2f}" for tail in tails)
+        + " |"
+    )
 
 
 def _alone_row(number: int, ours: Window, peer: Window) -> str:
@@ -234,6 +259,12 @@ def main() -> None:
     alone = commands.add_parser("alone", help="ours, then the Temporal peer, each alone")
     alone.add_argument("--seconds", type=float, default=15.0, help="window per side")
     alone.add_argument("--rounds", type=int, default=2)
+    alone.add_argument(
+        "--tail",
+        type=float,
+        default=0.0,
+        help="seconds of the node's CPU after each side stops, above an idle baseline",
+    )
     ab = commands.add_parser("ab", help="one setting of ours on and off in one process")
     ab.add_argument("--toggle", choices=sorted(TOGGLES), required=True)
     ab.add_argument("--pairs", type=int, default=12)

@@ -96,8 +96,13 @@ async def test_ab_prints_the_three_ratios_and_leaves_the_setting_on(
 async def test_alone_measures_ours_and_the_peer(
     config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    arguments = argparse.Namespace(config=str(config_file), store=None, n=2, seconds=1.0, rounds=1)
+    arguments = argparse.Namespace(
+        config=str(config_file), store=None, n=2, seconds=1.0, rounds=1, tail=0.5
+    )
     await probe._alone(arguments)
-    (row,) = capsys.readouterr().out.splitlines()
+    row, tail = capsys.readouterr().out.splitlines()
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[0] == "1" and float(cells[2]) > 0 and float(cells[4]) > 0
+    # What the node spent after each side stopped, above idle: never negative.
+    ours, peer = tail.rstrip(" |").rpartition(": ")[2].split(" / ")
+    assert float(ours) >= 0 and float(peer) >= 0
