@@ -32,7 +32,13 @@ from persistence_cassandra.records import (
 from persistence_cassandra.workload.payloads import TaskPayload, json_blob
 from persistence_cassandra.workload.report import Counters, ViolationLog
 from persistence_cassandra.workload.shards import id_block
-from persistence_cassandra.workload.writes import LEASE_ATTEMPTS, resend_delay, retry_idempotent
+from persistence_cassandra.workload.writes import (
+    LEASE_ATTEMPTS,
+    Stored,
+    lease_outcome,
+    retry_idempotent,
+    send_conditional,
+)
 
 __all__ = ["TaskQueueOwner"]
 
@@ -106,34 +112,31 @@ class TaskQueueOwner:
         return json_blob({"owner": self._owner, "range_id": range_id})
 
     async def _take_range(self, previous_range_id: int) -> None:
-        """Bump the lease; an unknown outcome is settled by reading the stored queue (our range
-        and info: taken; the previous range: sent again; anything else: another owner won)."""
+        """Bump the lease; an unknown outcome is settled by reading the stored queue
+        (:func:`~persistence_cassandra.workload.writes.send_conditional`)."""
         range_id = previous_range_id + 1
         info = self._info(range_id)
         store = self._persistence.task
-        uncertain = False
-        for attempt in range(1, LEASE_ATTEMPTS + 1):
-            try:
-                await store.update_task_queue(
-                    TaskQueueRecord(self.key, range_id, info), previous_range_id
-                )
-                break
-            except Timeout:
-                if attempt == LEASE_ATTEMPTS:
-                    raise
-                uncertain = True
-            except ConditionFailed:
-                if not uncertain:
-                    raise
-            # A resend that meets a moved range may have met our own first attempt.
+        stored_range_id = previous_range_id
+
+        async def settle() -> Stored:
+            nonlocal stored_range_id
             stored = await retry_idempotent(store.get_task_queue, self.key)
-            if stored.range_id == range_id and stored.info == info:
-                break
-            if stored.range_id != previous_range_id:
-                raise ConditionFailed(
-                    f"{self._where}: taken by another owner (range_id={stored.range_id})"
-                )
-            await asyncio.sleep(resend_delay(attempt))
+            stored_range_id = stored.range_id
+            return lease_outcome(stored.range_id, stored.info, range_id, info, previous_range_id)
+
+        taken = await send_conditional(
+            lambda: store.update_task_queue(
+                TaskQueueRecord(self.key, range_id, info), previous_range_id
+            ),
+            settle,
+            refused=ConditionFailed,
+            attempts=LEASE_ATTEMPTS,
+        )
+        if not taken:
+            raise ConditionFailed(
+                f"{self._where}: taken by another owner (range_id={stored_range_id})"
+            )
         self.range_id = range_id
         self._next_id, self._block_end = id_block(range_id)
 

@@ -21,12 +21,18 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from persistence_cassandra.errors import ShardOwnershipLost, Timeout
+from persistence_cassandra.errors import ShardOwnershipLost
 from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.workload.payloads import json_blob
 from persistence_cassandra.workload.report import Counters
-from persistence_cassandra.workload.writes import LEASE_ATTEMPTS, resend_delay, retry_idempotent
+from persistence_cassandra.workload.writes import (
+    LEASE_ATTEMPTS,
+    Stored,
+    lease_outcome,
+    retry_idempotent,
+    send_conditional,
+)
 
 __all__ = ["RANGE_SIZE_BITS", "ShardOwner", "decode_lease", "id_block"]
 
@@ -112,34 +118,32 @@ class ShardOwner:
     async def _take_range(self, previous_range_id: int) -> None:
         self.range_id = previous_range_id + 1
         info = self._info()
-        uncertain = False
-        for attempt in range(1, LEASE_ATTEMPTS + 1):
-            try:
-                await self._persistence.shard.update_shard(
-                    self.shard_id, self.range_id, info, previous_range_id
-                )
-                break
-            except Timeout:
-                if attempt == LEASE_ATTEMPTS:
-                    raise
-                uncertain = True
-            except ShardOwnershipLost:
-                if not uncertain:
-                    self.mark_lost()
-                    raise
-            # The bump's outcome is unknown (or a resend met a moved range that may be our
-            # own first attempt, completed by Paxos): the stored lease says which.
-            stored = await retry_idempotent(
-                self._persistence.shard.get_or_create_shard, self.shard_id
+        store = self._persistence.shard
+        stored_range_id = previous_range_id
+
+        async def settle() -> Stored:
+            nonlocal stored_range_id
+            stored = await retry_idempotent(store.get_or_create_shard, self.shard_id)
+            stored_range_id = stored.range_id
+            return lease_outcome(
+                stored.range_id, stored.info, self.range_id, info, previous_range_id
             )
-            if stored.range_id == self.range_id and stored.info == info:
-                break
-            if stored.range_id != previous_range_id:
-                self.mark_lost()
-                raise ShardOwnershipLost(
-                    self.shard_id, "taken by another owner", actual_range_id=stored.range_id
-                )
-            await asyncio.sleep(resend_delay(attempt))
+
+        try:
+            taken = await send_conditional(
+                lambda: store.update_shard(self.shard_id, self.range_id, info, previous_range_id),
+                settle,
+                refused=ShardOwnershipLost,
+                attempts=LEASE_ATTEMPTS,
+            )
+        except ShardOwnershipLost:
+            self.mark_lost()
+            raise
+        if not taken:
+            self.mark_lost()
+            raise ShardOwnershipLost(
+                self.shard_id, "taken by another owner", actual_range_id=stored_range_id
+            )
         self._next_id, self._block_end = id_block(self.range_id)
 
     def mark_lost(self) -> None:

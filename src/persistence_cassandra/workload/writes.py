@@ -14,16 +14,21 @@ own first attempt: a create finds the current run pointing at the run it creates
 finds the version it writes. Both mean the first attempt applied (a history service dedupes a
 create by its request id the same way); seen on the 3-node cluster under node kills.
 
-Versioned cluster-metadata records (the group's settings, each member's result) follow the same
-rule through :func:`save_metadata`. Several members creating the group record at once contend
-for one Paxos partition, and the cluster answers a proposer that lost the race after one replica
-accepted it with ``CAS_WRITE_UNKNOWN``, an unknown outcome with every node up (seen in CI).
+Lease bumps (a shard's range id, a task queue's) and versioned cluster-metadata records (the
+group's settings, each member's result) follow the same rule through :func:`send_conditional`:
+after an unknown outcome, or a refused resend, a read of the stored record says whether the
+write is there (applied), the record is still what the write was conditioned on (sent again),
+or another writer's record holds the place (lost). Several members creating the group record at
+once contend for one Paxos partition, and the cluster answers a proposer that lost the race after
+one replica accepted it with ``CAS_WRITE_UNKNOWN``, an unknown outcome with every node up (seen
+in CI).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import ParamSpec, TypeVar
 
 from persistence_cassandra.errors import (
@@ -48,10 +53,13 @@ __all__ = [
     "WRITE_ATTEMPTS",
     "ExecutionRequest",
     "RequestBuilder",
+    "Stored",
     "execute_write",
+    "lease_outcome",
     "resend_delay",
     "retry_idempotent",
     "save_metadata",
+    "send_conditional",
     "write_applied",
 ]
 
@@ -162,33 +170,89 @@ async def retry_idempotent(call: Callable[P, Awaitable[T]], *args: P.args, **kwa
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+class Stored(Enum):
+    """What the stored record says of a conditional write whose outcome was unknown."""
+
+    APPLIED = "applied"
+    """The write's own values are stored."""
+    BEFORE = "before"
+    """Still what the write was conditioned on: it did not apply, and is sent again."""
+    MOVED = "moved"
+    """Another writer's values: the write lost the place."""
+
+
+async def send_conditional(
+    send: Callable[[], Awaitable[None]],
+    settle: Callable[[], Awaitable[Stored]],
+    *,
+    refused: type[Exception],
+    attempts: int,
+) -> bool:
+    """Send a conditional write whose outcome may be unknown: ``True`` once it is stored,
+    ``False`` when another writer's record holds the place.
+
+    After a ``Timeout``, or a ``refused`` answer to a resend (which may have met the write's own
+    first attempt, completed by the next Paxos round), ``settle`` reads the stored record. A
+    ``refused`` answer to the first attempt is the caller's to handle: it is raised. So is the
+    last attempt's error when the record is still as it was before the write.
+    """
+    uncertain = False
+    for attempt in range(1, attempts + 1):
+        try:
+            await send()
+            return True
+        except Timeout:
+            if attempt == attempts:
+                raise
+            uncertain = True
+            stored = await settle()
+        except refused:
+            if not uncertain:
+                raise
+            stored = await settle()
+            if stored is Stored.BEFORE and attempt == attempts:
+                raise
+        if stored is not Stored.BEFORE:
+            return stored is Stored.APPLIED
+        await asyncio.sleep(resend_delay(attempt))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def lease_outcome(
+    stored_range_id: int,
+    stored_info: object,
+    range_id: int,
+    info: object,
+    previous_range_id: int,
+) -> Stored:
+    """What a stored lease (shard or task queue) says of a bump from ``previous_range_id`` to
+    ``range_id`` with ``info``."""
+    if stored_range_id == range_id and stored_info == info:
+        return Stored.APPLIED
+    return Stored.BEFORE if stored_range_id == previous_range_id else Stored.MOVED
+
+
 async def save_metadata(persistence: Persistence, record: ClusterMetadataRecord) -> bool:
     """Save a versioned cluster-metadata record (version 0: insert if absent) whose outcome may
     be unknown: ``True`` once it is stored, ``False`` when another writer's record holds the
     place (the store's ``ConditionFailed``, answered to the first attempt)."""
     store = persistence.cluster_metadata
-    uncertain = False
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            await store.save_cluster_metadata(record)
-            return True
-        except Timeout:
-            if attempt == WRITE_ATTEMPTS:
-                raise
-            uncertain = True
-        except ConditionFailed:
-            if not uncertain:
-                return False
-        # The outcome is unknown, or a resend failed against what may be its own first
-        # attempt: the stored record says which.
+
+    async def settle() -> Stored:
         try:
             stored = await retry_idempotent(store.get_cluster_metadata, record.cluster_name)
         except NotFound:
-            stored = None
-        stored_version = 0 if stored is None else stored.version
-        if stored is not None and stored_version == record.version + 1:
-            return stored.metadata == record.metadata
-        if stored_version != record.version:
-            return False
-        await asyncio.sleep(resend_delay(attempt))
-    raise AssertionError("unreachable: the last attempt returns or raises")
+            return Stored.BEFORE if record.version == 0 else Stored.MOVED
+        if stored.version == record.version + 1:
+            return Stored.APPLIED if stored.metadata == record.metadata else Stored.MOVED
+        return Stored.BEFORE if stored.version == record.version else Stored.MOVED
+
+    try:
+        return await send_conditional(
+            lambda: store.save_cluster_metadata(record),
+            settle,
+            refused=ConditionFailed,
+            attempts=WRITE_ATTEMPTS,
+        )
+    except ConditionFailed:
+        return False
