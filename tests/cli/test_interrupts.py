@@ -99,6 +99,13 @@ def write_config(path: Path, datastores: dict[str, Any], default: str) -> Path:
     return path
 
 
+def _interruptible() -> None:
+    """In the child, before Python starts: SIGINT as a terminal gives it. A shell runs its
+    background jobs with SIGINT ignored (no job control), and a Python started so keeps it
+    ignored: a suite started as ``.ci/run &`` would then see every interrupt fail."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(
     args: list[str], ready: str | float, tmp_path: Path, sig: signal.Signals = signal.SIGINT
 ) -> tuple[int, str, str, float]:
@@ -111,7 +118,12 @@ def interrupt(
     stderr_path = tmp_path / "stderr.txt"
     with stderr_path.open("w") as stderr_file:
         process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=stderr_file, text=True
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            preexec_fn=_interruptible,
         )
         started = time.monotonic()
         deadline = started + START_TIMEOUT
