@@ -32,13 +32,7 @@ from persistence_cassandra.records import (
 from persistence_cassandra.workload.payloads import TaskPayload, json_blob
 from persistence_cassandra.workload.report import Counters, ViolationLog
 from persistence_cassandra.workload.shards import id_block
-from persistence_cassandra.workload.writes import (
-    LEASE_ATTEMPTS,
-    Stored,
-    lease_outcome,
-    retry_idempotent,
-    send_conditional,
-)
+from persistence_cassandra.workload.writes import retry_idempotent, take_lease
 
 __all__ = ["TaskQueueOwner"]
 
@@ -117,26 +111,18 @@ class TaskQueueOwner:
         range_id = previous_range_id + 1
         info = self._info(range_id)
         store = self._persistence.task
-        stored_range_id = previous_range_id
-
-        async def settle() -> Stored:
-            nonlocal stored_range_id
-            stored = await retry_idempotent(store.get_task_queue, self.key)
-            stored_range_id = stored.range_id
-            return lease_outcome(stored.range_id, stored.info, range_id, info, previous_range_id)
-
-        taken = await send_conditional(
+        holder = await take_lease(
             lambda: store.update_task_queue(
                 TaskQueueRecord(self.key, range_id, info), previous_range_id
             ),
-            settle,
+            lambda: store.get_task_queue(self.key),
+            range_id,
+            info,
+            previous_range_id,
             refused=ConditionFailed,
-            attempts=LEASE_ATTEMPTS,
         )
-        if not taken:
-            raise ConditionFailed(
-                f"{self._where}: taken by another owner (range_id={stored_range_id})"
-            )
+        if holder is not None:
+            raise ConditionFailed(f"{self._where}: taken by another owner (range_id={holder})")
         self.range_id = range_id
         self._next_id, self._block_end = id_block(range_id)
 

@@ -26,13 +26,7 @@ from persistence_cassandra.persistence import Persistence
 from persistence_cassandra.records import DataBlob
 from persistence_cassandra.workload.payloads import json_blob
 from persistence_cassandra.workload.report import Counters
-from persistence_cassandra.workload.writes import (
-    LEASE_ATTEMPTS,
-    Stored,
-    lease_outcome,
-    retry_idempotent,
-    send_conditional,
-)
+from persistence_cassandra.workload.writes import retry_idempotent, take_lease
 
 __all__ = ["RANGE_SIZE_BITS", "ShardOwner", "decode_lease", "id_block"]
 
@@ -119,30 +113,22 @@ class ShardOwner:
         self.range_id = previous_range_id + 1
         info = self._info()
         store = self._persistence.shard
-        stored_range_id = previous_range_id
-
-        async def settle() -> Stored:
-            nonlocal stored_range_id
-            stored = await retry_idempotent(store.get_or_create_shard, self.shard_id)
-            stored_range_id = stored.range_id
-            return lease_outcome(
-                stored.range_id, stored.info, self.range_id, info, previous_range_id
-            )
-
         try:
-            taken = await send_conditional(
+            holder = await take_lease(
                 lambda: store.update_shard(self.shard_id, self.range_id, info, previous_range_id),
-                settle,
+                lambda: store.get_or_create_shard(self.shard_id),
+                self.range_id,
+                info,
+                previous_range_id,
                 refused=ShardOwnershipLost,
-                attempts=LEASE_ATTEMPTS,
             )
         except ShardOwnershipLost:
             self.mark_lost()
             raise
-        if not taken:
+        if holder is not None:
             self.mark_lost()
             raise ShardOwnershipLost(
-                self.shard_id, "taken by another owner", actual_range_id=stored_range_id
+                self.shard_id, "taken by another owner", actual_range_id=holder
             )
         self._next_id, self._block_end = id_block(self.range_id)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from persistence_cassandra.errors import (
     ConditionFailed,
@@ -60,6 +60,7 @@ __all__ = [
     "retry_idempotent",
     "save_metadata",
     "send_conditional",
+    "take_lease",
     "write_applied",
 ]
 
@@ -230,6 +231,38 @@ def lease_outcome(
     if stored_range_id == range_id and stored_info == info:
         return Stored.APPLIED
     return Stored.BEFORE if stored_range_id == previous_range_id else Stored.MOVED
+
+
+class _Lease(Protocol):
+    @property
+    def range_id(self) -> int: ...
+
+    @property
+    def info(self) -> object: ...
+
+
+async def take_lease(
+    send: Callable[[], Awaitable[None]],
+    read: Callable[[], Awaitable[_Lease]],
+    range_id: int,
+    info: object,
+    previous_range_id: int,
+    *,
+    refused: type[Exception],
+) -> int | None:
+    """Bump a lease (shard or task queue) from ``previous_range_id`` to ``range_id`` with
+    ``info``: ``None`` once taken, else the range id another owner's lease stands at. A
+    ``refused`` first attempt is raised."""
+    holder = previous_range_id
+
+    async def settle() -> Stored:
+        nonlocal holder
+        stored = await retry_idempotent(read)
+        holder = stored.range_id
+        return lease_outcome(stored.range_id, stored.info, range_id, info, previous_range_id)
+
+    taken = await send_conditional(send, settle, refused=refused, attempts=LEASE_ATTEMPTS)
+    return None if taken else holder
 
 
 async def save_metadata(persistence: Persistence, record: ClusterMetadataRecord) -> bool:
