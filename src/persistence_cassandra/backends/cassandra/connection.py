@@ -30,6 +30,7 @@ import cassandra.cluster as cassandra_cluster
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.connection import ConnectionShutdown, CrcMismatchException
 from cassandra.policies import (
     ConstantReconnectionPolicy,
     DCAwareRoundRobinPolicy,
@@ -228,6 +229,27 @@ def _forget_at_exit(cluster: Cluster) -> None:
         discard(cluster)
 
 
+HANDSHAKE_ATTEMPTS = 3
+"""How many times :func:`connect` tries when every contact point's handshake was garbled."""
+
+
+def _garbled(exc: BaseException) -> bool:
+    """Whether a failed connect failed only on v5 frames that did not check out.
+
+    Now and then the driver reads the first checksummed segment of a new connection at the
+    wrong offset (a frame header taken for a segment header: "CRC mismatch on header"; seen in
+    our CI and in medusa's issue 583). The connection is dropped and nothing was sent on it,
+    so a new attempt is safe; any other failure is reported at once.
+    """
+    if not isinstance(exc, NoHostAvailable) or not exc.errors:
+        return False
+    return all(
+        isinstance(error, CrcMismatchException)
+        or (isinstance(error, ConnectionShutdown) and str(error).startswith("CRC mismatch"))
+        for error in exc.errors.values()
+    )
+
+
 async def connect(
     config: CassandraConfig,
     profiles: Mapping[object, ExecutionProfile],
@@ -250,15 +272,23 @@ async def connect(
     abandoned = threading.Event()
 
     def blocking_connect() -> Session:
-        try:
-            session = cluster.connect()
-        except BaseException:
-            # What the control connection learnt, for a data center name that is wrong.
-            datacenters.update(
-                host.datacenter for host in cluster.metadata.all_hosts() if host.datacenter
+        nonlocal cluster
+        for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+            try:
+                session = cluster.connect()
+                break
+            except BaseException as exc:
+                # What the control connection learnt, for a data center name that is wrong.
+                datacenters.update(
+                    host.datacenter for host in cluster.metadata.all_hosts() if host.datacenter
+                )
+                cluster.shutdown()
+                if attempt == HANDSHAKE_ATTEMPTS or abandoned.is_set() or not _garbled(exc):
+                    raise
+            # A shut-down cluster cannot connect again: the next attempt takes a new one.
+            cluster = build_cluster(
+                config, profiles, connect_timeout=connect_timeout, **driver_options
             )
-            cluster.shutdown()
-            raise
         if abandoned.is_set():  # the caller was cancelled meanwhile: nobody will close it
             cluster.shutdown()
         return session

@@ -1,0 +1,110 @@
+"""A connect whose first v5 segment does not check out is tried again, on a real node.
+
+Now and then the driver reads a new connection's first checksummed segment at the wrong offset
+("CRC mismatch on header", seen once in CI on the schema tool's connect). The garbling is
+planted here by a header decoder that fails a given number of times; the node is real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cassandra.segment import CrcException, SegmentCodec
+from cassandra_test_support import Endpoint, make_config
+
+from persistence_cassandra.backends.cassandra import connection
+from persistence_cassandra.backends.cassandra.framing import UncompressedSegmentCodec
+from persistence_cassandra.backends.cassandra.session import CassandraSession
+from persistence_cassandra.errors import PersistenceError
+
+IO_LOOPS = ["asyncio", "driver"]
+
+
+class _Garbler:
+    """Fails the first ``failures`` segment headers any connection decodes."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.garbled = 0
+
+    def wrap(self, decode: Any) -> Any:
+        def decode_header(codec: SegmentCodec, buffer: Any) -> Any:
+            if self.garbled < self.failures:
+                self.garbled += 1
+                raise CrcException("CRC mismatch on header 4aa6fd. Received 85, computed 2f3d.")
+            return decode(codec, buffer)
+
+        return decode_header
+
+
+@pytest.fixture
+def garble(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    def plant(failures: int) -> _Garbler:
+        garbler = _Garbler(failures)
+        for codec in (SegmentCodec, UncompressedSegmentCodec):
+            monkeypatch.setattr(codec, "decode_header", garbler.wrap(codec.decode_header))
+        return garbler
+
+    yield plant
+
+
+@pytest.fixture
+def clusters_built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    built: list[object] = []
+    build = connection.build_cluster
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        cluster = build(*args, **kwargs)
+        built.append(cluster)
+        return cluster
+
+    monkeypatch.setattr(connection, "build_cluster", counting)
+    return built
+
+
+def _config(endpoint: Endpoint, keyspace: str, io_loop: str) -> Any:
+    config = make_config(endpoint, keyspace, ioLoop=io_loop).cassandra
+    assert config is not None
+    return config
+
+
+@pytest.mark.parametrize("io_loop", IO_LOOPS)
+async def test_a_garbled_first_handshake_is_tried_again(
+    cassandra_endpoint: Endpoint,
+    keyspace: str,
+    io_loop: str,
+    garble: Any,
+    clusters_built: list[object],
+) -> None:
+    garbler = garble(1)
+    session = await CassandraSession.connect(_config(cassandra_endpoint, keyspace, io_loop))
+    try:
+        await session.use_keyspace(keyspace)
+        assert garbler.garbled == 1
+        assert len(clusters_built) == 2  # the garbled cluster was shut down and replaced
+    finally:
+        await session.close()
+
+
+@pytest.mark.parametrize("io_loop", IO_LOOPS)
+async def test_a_handshake_garbled_every_time_is_reported_after_the_last_attempt(
+    cassandra_endpoint: Endpoint,
+    keyspace: str,
+    io_loop: str,
+    garble: Any,
+    clusters_built: list[object],
+) -> None:
+    garble(10**6)
+    with pytest.raises(PersistenceError, match="CRC mismatch on header"):
+        await CassandraSession.connect(_config(cassandra_endpoint, keyspace, io_loop))
+    assert len(clusters_built) == connection.HANDSHAKE_ATTEMPTS
+
+
+async def test_a_refused_connect_is_not_tried_again(clusters_built: list[object]) -> None:
+    config = make_config(("127.0.0.1", 1), "nowhere").cassandra
+    assert config is not None
+    with pytest.raises(PersistenceError):
+        await CassandraSession.connect(config)
+    assert len(clusters_built) == 1
