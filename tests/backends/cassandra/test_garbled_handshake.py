@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cassandra.cluster import NoHostAvailable
+from cassandra.connection import ConnectionShutdown, CrcMismatchException
 from cassandra.segment import CrcException, SegmentCodec
 from cassandra_test_support import Endpoint, make_config
 
@@ -108,3 +110,18 @@ async def test_a_refused_connect_is_not_tried_again(clusters_built: list[object]
     with pytest.raises(PersistenceError):
         await CassandraSession.connect(config)
     assert len(clusters_built) == 1
+
+
+@pytest.mark.parametrize(
+    ("errors", "garbled"),
+    [
+        ({"127.0.0.1:9042": ConnectionShutdown("CRC mismatch on header 4aa6fd.")}, True),
+        ({"a:9042": CrcMismatchException("CRC", None), "b:9042": OSError("refused")}, False),
+        ({}, False),
+        (["no host in the data center"], False),  # the driver's list form
+        (None, False),
+    ],
+    ids=["garbled", "one-host-refused", "none", "list", "absent"],
+)
+def test_only_a_connect_garbled_on_every_host_is_tried_again(errors: Any, garbled: bool) -> None:
+    assert connection._garbled(NoHostAvailable("Unable to connect", errors)) is garbled

@@ -241,8 +241,8 @@ def _garbled(exc: BaseException) -> bool:
     our CI and in medusa's issue 583). The connection is dropped and nothing was sent on it,
     so a new attempt is safe; any other failure is reported at once.
     """
-    if not isinstance(exc, NoHostAvailable) or not exc.errors:
-        return False
+    if not isinstance(exc, NoHostAvailable) or not isinstance(exc.errors, dict) or not exc.errors:
+        return False  # (the driver also raises it with a list of errors, or none)
     return all(
         isinstance(error, CrcMismatchException)
         or (isinstance(error, ConnectionShutdown) and str(error).startswith("CRC mismatch"))
