@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.keyspaces import drop_keyspaces
 from persistence_cassandra.config import DatastoreConfig, load_config
 from persistence_cassandra.factory import OpenOptions, open_persistence, open_store_bundle
 from persistence_cassandra.managers.history import HistoryBranchManager
@@ -257,7 +258,8 @@ async def config_file(tmp_path: Path) -> AsyncIterator[Path]:
         yield path
     finally:
         await _postgres_admin(pg, "DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
-        await asyncio.to_thread(_drop_keyspace, datastores["cass"]["cassandra"], name)
+        cassandra = datastores["cass"]["cassandra"]
+        await asyncio.to_thread(drop_keyspaces, cassandra["hosts"], cassandra["port"], [name])
 
 
 async def _postgres_admin(params: dict[str, Any], template: str, database: str) -> None:
@@ -266,16 +268,6 @@ async def _postgres_admin(params: dict[str, Any], template: str, database: str) 
 
     async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as connection:
         await connection.execute(sql.SQL(template).format(sql.Identifier(database)))
-
-
-def _drop_keyspace(cassandra: dict[str, Any], keyspace: str) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster([cassandra["hosts"]], port=cassandra["port"])
-    try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    finally:
-        cluster.shutdown()
 
 
 def point_default_store_at(path: Path, store: str) -> None:

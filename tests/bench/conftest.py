@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness.keyspaces import drop_keyspaces
 from persistence_cassandra.config import PersistenceConfig, parse_config
 
 BACKENDS = [
@@ -50,17 +51,6 @@ def _host_port(endpoint: str) -> tuple[str, int]:
     return (host, int(port)) if sep else (first, 9042)
 
 
-def _drop_keyspace(endpoint: str, keyspace: str) -> None:
-    from cassandra.cluster import Cluster
-
-    host, port = _host_port(endpoint)
-    cluster = Cluster([host], port=port)
-    try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    finally:
-        cluster.shutdown()
-
-
 @pytest.fixture(params=BACKENDS)
 async def bench_config(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -96,4 +86,4 @@ async def bench_config(
     try:
         yield _config({"cassandra": {"hosts": host, "port": port, "keyspace": keyspace}})
     finally:
-        await asyncio.to_thread(_drop_keyspace, endpoint, keyspace)
+        await asyncio.to_thread(drop_keyspaces, host, port, [keyspace])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import cassandra_lifecycle_probe as probe
+from harness.keyspaces import drop_keyspaces
 from persistence_cassandra.backends.cassandra.direct_requests import DirectSender
 from persistence_cassandra.bench.local_node import LocalProcess
 from persistence_cassandra.bench.peer_process import peer_keyspace_name
@@ -20,18 +21,6 @@ from persistence_cassandra.config import load_config
 from persistence_cassandra.factory import OpenOptions, open_persistence
 
 pytestmark = pytest.mark.cassandra
-
-
-def _drop(host: str, port: int, keyspaces: list[str]) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster([host], port=port)
-    try:
-        session = cluster.connect()
-        for keyspace in keyspaces:
-            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    finally:
-        cluster.shutdown()
 
 
 @pytest.fixture
@@ -53,7 +42,7 @@ async def config_file(tmp_path: Path) -> AsyncIterator[Path]:
         yield path
     finally:
         keyspaces = [keyspace, peer_keyspace_name(keyspace)]
-        await asyncio.to_thread(_drop, host, int(port), keyspaces)
+        await asyncio.to_thread(drop_keyspaces, host, int(port), keyspaces)
 
 
 def test_the_node_is_found_by_address_and_port() -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from harness.keyspaces import drop_keyspaces
 from persistence_cassandra.bench.peer_build import PeerUnavailable, build_peer, temporal_schema_dir
 from persistence_cassandra.bench.peer_process import (
     TemporalGoPeer,
@@ -56,18 +57,6 @@ def _query(host: str, port: int, keyspace: str, cql: str, *args: object) -> list
         cluster.shutdown()
 
 
-def _drop(host: str, port: int, *keyspaces: str) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster([host], port=port)
-    try:
-        session = cluster.connect()
-        for keyspace in keyspaces:
-            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    finally:
-        cluster.shutdown()
-
-
 @pytest.fixture
 async def cassandra_config() -> AsyncIterator[PersistenceConfig]:
     """A Cassandra datastore on a fresh keyspace; it and its peer keyspace are dropped after."""
@@ -86,7 +75,8 @@ async def cassandra_config() -> AsyncIterator[PersistenceConfig]:
     try:
         yield config
     finally:
-        await asyncio.to_thread(_drop, host, port, keyspace, peer_keyspace_name(keyspace))
+        keyspaces = [keyspace, peer_keyspace_name(keyspace)]
+        await asyncio.to_thread(drop_keyspaces, host, port, keyspaces)
 
 
 def test_each_side_runs_equally_often_in_every_position():

@@ -21,6 +21,8 @@ import pytest
 from copy_support import SHARDS, open_stores, sqlite_store
 from copy_workload import PopulatedSource, Shape, make_source
 
+from harness.keyspaces import drop_keyspaces
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -112,24 +114,11 @@ class StoreFactory:
         if not self._keyspaces:
             return
         keyspaces, self._keyspaces = self._keyspaces, []
-        drop = partial(_drop_keyspaces, self.cassandra_hosts, keyspaces)
+        drop = partial(drop_keyspaces, *self.cassandra_hosts, keyspaces)
         if janitor is None:
             await asyncio.to_thread(drop)
         else:
             janitor.submit(drop)
-
-
-def _drop_keyspaces(hosts: tuple[str, int], keyspaces: list[str]) -> None:
-    from cassandra.cluster import Cluster
-
-    host, port = hosts
-    cluster = Cluster([host], port=port)
-    try:
-        session = cluster.connect()
-        for keyspace in keyspaces:
-            session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
-    finally:
-        cluster.shutdown()
 
 
 @pytest.fixture(scope="session")
