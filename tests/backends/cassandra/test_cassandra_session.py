@@ -166,10 +166,11 @@ async def test_each_statement_is_prepared_once_even_when_first_used_concurrently
 
 async def _longest_wait_off_the_cpu(start: Callable[[], Awaitable[object]]) -> float:
     """The longest time the loop's thread spent neither running the loop nor on the CPU
-    while ``work`` ran: blocked in a wait (a gap between ticks, less the thread's CPU time in
-    it). A burst of real work on the loop (300 requests encoded at once, slow on a loaded
-    machine) is CPU time, so it does not count; a blocking call does. The work is started
-    once the ticker runs, so that its first steps fall between two ticks."""
+    while the work ``start`` begins ran: blocked in a wait (a gap between ticks, less the
+    thread's CPU time in it). A burst of real work on the loop (300 requests encoded at
+    once, slow on a loaded machine) is CPU time, so it does not count; a blocking call does.
+    The work is started once the ticker runs, so that its first steps fall between two
+    ticks."""
     stop = asyncio.Event()
     waits: list[float] = []
 

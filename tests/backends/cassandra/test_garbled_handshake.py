@@ -7,7 +7,7 @@ planted here by a header decoder that fails a given number of times; the node is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,9 +19,8 @@ from cassandra_test_support import Endpoint, make_config
 from persistence_cassandra.backends.cassandra import connection
 from persistence_cassandra.backends.cassandra.framing import UncompressedSegmentCodec
 from persistence_cassandra.backends.cassandra.session import CassandraSession
+from persistence_cassandra.config import CassandraConfig
 from persistence_cassandra.errors import PersistenceError
-
-IO_LOOPS = ["asyncio", "driver"]
 
 
 class _Garbler:
@@ -42,14 +41,14 @@ class _Garbler:
 
 
 @pytest.fixture
-def garble(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def garble(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], _Garbler]:
     def plant(failures: int) -> _Garbler:
         garbler = _Garbler(failures)
         for codec in (SegmentCodec, UncompressedSegmentCodec):
             monkeypatch.setattr(codec, "decode_header", garbler.wrap(codec.decode_header))
         return garbler
 
-    yield plant
+    return plant
 
 
 @pytest.fixture
@@ -66,41 +65,35 @@ def clusters_built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return built
 
 
-def _config(endpoint: Endpoint, keyspace: str, io_loop: str) -> Any:
-    config = make_config(endpoint, keyspace, ioLoop=io_loop).cassandra
+@pytest.fixture(params=["asyncio", "driver"])
+def config(
+    request: pytest.FixtureRequest, cassandra_endpoint: Endpoint, keyspace: str
+) -> CassandraConfig:
+    """The node's config with each ``ioLoop``: the loop-served connection and the driver's."""
+    config = make_config(cassandra_endpoint, keyspace, ioLoop=request.param).cassandra
     assert config is not None
     return config
 
 
-@pytest.mark.parametrize("io_loop", IO_LOOPS)
 async def test_a_garbled_first_handshake_is_tried_again(
-    cassandra_endpoint: Endpoint,
-    keyspace: str,
-    io_loop: str,
-    garble: Any,
-    clusters_built: list[object],
+    config: CassandraConfig, garble: Callable[[int], _Garbler], clusters_built: list[object]
 ) -> None:
     garbler = garble(1)
-    session = await CassandraSession.connect(_config(cassandra_endpoint, keyspace, io_loop))
+    session = await CassandraSession.connect(config)
     try:
-        await session.use_keyspace(keyspace)
+        await session.use_keyspace(config.keyspace)
         assert garbler.garbled == 1
         assert len(clusters_built) == 2  # the garbled cluster was shut down and replaced
     finally:
         await session.close()
 
 
-@pytest.mark.parametrize("io_loop", IO_LOOPS)
 async def test_a_handshake_garbled_every_time_is_reported_after_the_last_attempt(
-    cassandra_endpoint: Endpoint,
-    keyspace: str,
-    io_loop: str,
-    garble: Any,
-    clusters_built: list[object],
+    config: CassandraConfig, garble: Callable[[int], _Garbler], clusters_built: list[object]
 ) -> None:
     garble(10**6)
     with pytest.raises(PersistenceError, match="CRC mismatch on header"):
-        await CassandraSession.connect(_config(cassandra_endpoint, keyspace, io_loop))
+        await CassandraSession.connect(config)
     assert len(clusters_built) == connection.HANDSHAKE_ATTEMPTS
 
 
